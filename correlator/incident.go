@@ -1,0 +1,124 @@
+package correlator
+
+import (
+	"time"
+
+	"github.com/corrd/corrd/ingest"
+)
+
+// Status is an incident's lifecycle state.
+type Status string
+
+// The incident statuses.
+const (
+	StatusOpen     Status = "open"
+	StatusResolved Status = "resolved"
+	StatusClosed   Status = "closed"
+)
+
+// ChangeType names a transition of an incident.
+type ChangeType string
+
+// The change types. Every transition of an incident is emitted as exactly
+// one Change; new signals joining an open incident are coalesced into at most
+// one ChangeUpdated per rule's update_interval.
+const (
+	ChangeOpened          ChangeType = "opened"
+	ChangeUpdated         ChangeType = "updated"
+	ChangePriorityChanged ChangeType = "priority_changed"
+	ChangeResolved        ChangeType = "resolved"
+	ChangeReopened        ChangeType = "reopened"
+	ChangeClosed          ChangeType = "closed"
+)
+
+// Incident is a snapshot of one incident. Snapshots are values: the engine
+// never changes one after handing it out.
+type Incident struct {
+	// ID is stable for the incident's life: "inc-" and 16 hex digits
+	// derived from rule, group key and opening time.
+	ID string `json:"id"`
+	// Rule is the name of the rule that opened it.
+	Rule string `json:"rule"`
+	// GroupKey is the canonical rendering of GroupLabels, unique per rule
+	// among open incidents.
+	GroupKey    string        `json:"group_key"`
+	GroupLabels ingest.Labels `json:"group_labels"`
+	// CommonLabels are the labels every signal of the incident shares.
+	CommonLabels ingest.Labels `json:"common_labels"`
+	Title        string        `json:"title"`
+	Description  string        `json:"description"`
+	Status       Status        `json:"status"`
+	// Priority is 1 (critical) to 4 (low), from the impact x urgency
+	// matrix.
+	Priority        int             `json:"priority"`
+	PriorityName    string          `json:"priority_name"`
+	Impact          string          `json:"impact"`
+	Urgency         string          `json:"urgency"`
+	Severity        ingest.Severity `json:"severity"`
+	Category        string          `json:"category,omitempty"`
+	AssignmentGroup string          `json:"assignment_group,omitempty"`
+	// Signals is bounded (the first ones, then the latest); SignalCount is
+	// the number of distinct signals the incident has held.
+	Signals     []Signal `json:"signals,omitempty"`
+	SignalCount int      `json:"signal_count"`
+	FiringCount int      `json:"firing_count"`
+	// EventCount counts every event folded into the incident, duplicates
+	// included.
+	EventCount int64 `json:"event_count"`
+	// Breadth counts distinct values of the rule's breadth labels (stores,
+	// devices) over the incident's signals and children.
+	Breadth    map[string]int `json:"breadth,omitempty"`
+	FirstSeen  time.Time      `json:"first_seen"`
+	LastSeen   time.Time      `json:"last_seen"`
+	OpenedAt   time.Time      `json:"opened_at"`
+	ResolvedAt *time.Time     `json:"resolved_at,omitempty"`
+	ClosedAt   *time.Time     `json:"closed_at,omitempty"`
+	Parent     string         `json:"parent,omitempty"`
+	Children   []string       `json:"children,omitempty"`
+	// Revision increases by one with every emitted change.
+	Revision uint64 `json:"revision"`
+}
+
+// Signal is one distinct signal (fingerprint) within an incident.
+type Signal struct {
+	Fingerprint string          `json:"fingerprint"`
+	Kind        string          `json:"kind"`
+	Source      string          `json:"source"`
+	Labels      ingest.Labels   `json:"labels"`
+	Annotations ingest.Labels   `json:"annotations,omitempty"`
+	Severity    ingest.Severity `json:"severity"`
+	Status      ingest.Status   `json:"status"`
+	// StartsAt is the event time of the first event of the signal.
+	StartsAt time.Time `json:"starts_at"`
+	// LastSeen is the arrival time of the latest event of the signal.
+	LastSeen   time.Time  `json:"last_seen"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	// Count is the number of events of the signal, duplicates included.
+	Count int64 `json:"count"`
+	// Absorbed is set when an absorb rule attached the signal to this
+	// incident in place of its own rule.
+	Absorbed bool `json:"absorbed,omitempty"`
+}
+
+// Change is one transition of an incident, with the snapshot after it.
+type Change struct {
+	Type     ChangeType `json:"type"`
+	At       time.Time  `json:"at"`
+	Incident Incident   `json:"incident"`
+	// PreviousPriority is set on ChangePriorityChanged.
+	PreviousPriority int `json:"previous_priority,omitempty"`
+}
+
+// Publisher receives the engine's changes. Publish must not block for long:
+// shards call it inline.
+type Publisher interface {
+	Publish(Change)
+}
+
+// Filter selects incidents for listing.
+type Filter struct {
+	// Status, when set, keeps only incidents in that status.
+	Status Status
+	// Rule, when set, keeps only incidents of that rule.
+	Rule string
+}
