@@ -1,13 +1,19 @@
 // Package correlator turns events into incidents according to a compiled
-// rule set. The Engine is sharded by group key; every shard owns its
-// incidents and timers and runs on one goroutine.
+// rule set. The Engine is sharded by group key: every (rule, group key)
+// lives on exactly one shard goroutine, which owns its incidents and timers,
+// so the hot path takes no global lock.
 package correlator
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/fastcache"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -30,38 +36,273 @@ type Options struct {
 	DedupCacheBytes int `yaml:"dedup_cache_bytes,omitempty"`
 }
 
-var errNotRunning = errors.New("correlator is not running")
+// The option defaults.
+const (
+	DefaultQueueSize       = 100000
+	DefaultDedupWindow     = 5 * time.Minute
+	DefaultDedupCacheBytes = 32 << 20
+)
+
+func (o Options) withDefaults() Options {
+	if o.Shards <= 0 {
+		o.Shards = runtime.GOMAXPROCS(0)
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.DedupWindow <= 0 {
+		o.DedupWindow = rules.Duration(DefaultDedupWindow)
+	}
+	if o.DedupCacheBytes <= 0 {
+		o.DedupCacheBytes = DefaultDedupCacheBytes
+	}
+	return o
+}
+
+// Validate reports problems of the options, prefixed with path.
+func (o Options) Validate(path string) error {
+	var errs []error
+	if o.Shards < 0 {
+		errs = append(errs, errors.New(path+".shards must be >= 0"))
+	}
+	if o.QueueSize < 0 {
+		errs = append(errs, errors.New(path+".queue_size must be >= 0"))
+	}
+	if o.DedupWindow < 0 {
+		errs = append(errs, errors.New(path+".dedup_window must be >= 0"))
+	}
+	if o.DedupCacheBytes < 0 {
+		errs = append(errs, errors.New(path+".dedup_cache_bytes must be >= 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// ErrNotRunning is returned by Submit before Run starts or after it stops.
+var ErrNotRunning = errors.New("correlator is not running")
+
+// ruleState is a rule set with the generation it was installed as.
+type ruleState struct {
+	set *rules.Set
+	gen uint32
+}
 
 // Engine correlates events into incidents.
 type Engine struct {
-	opts Options
-	pub  Publisher
-	log  zerolog.Logger
-	reg  prometheus.Registerer
-	now  func() time.Time
+	opts    Options
+	pub     Publisher
+	log     zerolog.Logger
+	m       *metrics
+	rules   atomic.Pointer[ruleState]
+	shards  []*shard
+	dedup   *fastcache.Cache
+	queued  atomic.Int64
+	window  time.Duration
+	runMu   sync.RWMutex
+	running bool
 }
 
 var _ ingest.Submitter = (*Engine)(nil)
 
 // New builds an engine over the rule set. Changes go to pub.
 func New(opts Options, set *rules.Set, pub Publisher, reg prometheus.Registerer, log zerolog.Logger) *Engine {
-	return &Engine{opts: opts, pub: pub, log: log, reg: reg, now: time.Now}
+	opts = opts.withDefaults()
+	e := &Engine{
+		opts:   opts,
+		pub:    pub,
+		log:    log.With().Str("component", "correlator").Logger(),
+		dedup:  fastcache.New(opts.DedupCacheBytes),
+		window: time.Duration(opts.DedupWindow),
+	}
+	e.m = newMetrics(reg, func() float64 { return float64(e.queued.Load()) }, opts.QueueSize)
+	e.rules.Store(&ruleState{set: set, gen: 1})
+	for i := 0; i < opts.Shards; i++ {
+		e.shards = append(e.shards, newShard(e, i))
+	}
+	return e
 }
 
-// Run runs the shards until ctx is done, then processes what is queued and
-// returns.
-func (e *Engine) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+// SetRules swaps in a new rule set. Incidents already open keep the rule
+// they were opened by until they end; new events are matched against the
+// new set.
+func (e *Engine) SetRules(set *rules.Set) {
+	old := e.rules.Load()
+	e.rules.Store(&ruleState{set: set, gen: old.gen + 1})
+}
 
-// Submit queues a batch of events; see ingest.Submitter.
-func (e *Engine) Submit(ctx context.Context, events []ingest.Event) error { return errNotRunning }
+// Rules returns the rule set in use.
+func (e *Engine) Rules() *rules.Set { return e.rules.Load().set }
 
-// SetRules swaps in a new rule set. Open incidents keep their rule's
-// settings until they end; new events are matched against the new set.
-func (e *Engine) SetRules(set *rules.Set) {}
+// Run runs the shards until ctx is done, then correlates what is already
+// queued and returns.
+func (e *Engine) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for _, s := range e.shards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.run(stop)
+		}()
+	}
+	e.runMu.Lock()
+	e.running = true
+	e.runMu.Unlock()
+	<-ctx.Done()
+	e.runMu.Lock()
+	e.running = false
+	e.runMu.Unlock()
+	close(stop)
+	wg.Wait()
+	return nil
+}
 
-// Incidents returns snapshots of the incidents the filter selects, ordered
-// by opening time, without their signal lists.
-func (e *Engine) Incidents(f Filter) []Incident { return nil }
+// route is where one event goes.
+type route struct {
+	rule     *rules.Compiled
+	hash     uint64
+	absorbed bool
+}
+
+// Submit queues a batch of events; see ingest.Submitter. The batch is
+// accepted whole or not at all.
+func (e *Engine) Submit(ctx context.Context, events []ingest.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.runMu.RLock()
+	defer e.runMu.RUnlock()
+	if !e.running {
+		return ErrNotRunning
+	}
+	n := int64(len(events))
+	if e.queued.Add(n) > int64(e.opts.QueueSize) {
+		e.queued.Add(-n)
+		for i := range events {
+			e.m.backpressure.WithLabelValues(events[i].Source).Inc()
+		}
+		return ingest.ErrBackpressure
+	}
+	rs := e.rules.Load()
+	now := time.Now()
+	perShard := make([][]msg, len(e.shards))
+	var key [8]byte
+	var val [dedupValueLen]byte
+	for i := range events {
+		ev := &events[i]
+		if ev.ArrivalTime.IsZero() {
+			ev.ArrivalTime = now
+		}
+		if ev.EventTime.IsZero() {
+			ev.EventTime = ev.ArrivalTime
+		}
+		binary.LittleEndian.PutUint64(key[:], ev.Fingerprint)
+		if v := e.dedup.Get(val[:0], key[:]); len(v) == dedupValueLen {
+			d := decodeDedup(v)
+			if d.gen == rs.gen && d.status == ev.Status && ev.ArrivalTime.Sub(d.seen) < e.window && ev.ArrivalTime.Sub(d.seen) >= 0 {
+				e.m.deduplicated.WithLabelValues(ev.Source).Inc()
+				si := e.shardOf(d.hash)
+				perShard[si] = append(perShard[si], msg{kind: msgTouch, ev: *ev, rs: rs, hash: d.hash})
+				continue
+			}
+		}
+		r := e.route(rs.set, ev)
+		e.dedup.Set(key[:], encodeDedup(val[:0], dedupEntry{seen: ev.ArrivalTime, hash: r.hash, gen: rs.gen, status: ev.Status}))
+		kind := msgEvent
+		if r.absorbed {
+			kind = msgAbsorbed
+		}
+		si := e.shardOf(r.hash)
+		perShard[si] = append(perShard[si], msg{kind: kind, ev: *ev, rs: rs, rule: r.rule, hash: r.hash})
+	}
+	for i, batch := range perShard {
+		if len(batch) > 0 {
+			e.shards[i].events <- batch
+		}
+	}
+	return nil
+}
+
+// route finds the incident group an event belongs to: an open incident of
+// an absorbing rule, else the first matching rule (or the default rule).
+func (e *Engine) route(set *rules.Set, ev *ingest.Event) route {
+	for _, ar := range set.Absorbers {
+		for ai := range ar.Absorb {
+			a := &ar.Absorb[ai]
+			if !rules.MatchAll(a.Matchers, ev.Labels) {
+				continue
+			}
+			h, ok := absorbHash(ar, a, ev.Labels)
+			if !ok {
+				continue
+			}
+			if e.shards[e.shardOf(h)].isOpen(h) {
+				return route{rule: ar, hash: h, absorbed: true}
+			}
+		}
+	}
+	return e.ownRoute(set, ev)
+}
+
+// ownRoute is the event's own rule, ignoring absorbers.
+func (e *Engine) ownRoute(set *rules.Set, ev *ingest.Event) route {
+	r := set.Match(ev.Labels)
+	return route{rule: r, hash: groupHash(r, ev.Labels, ev.Fingerprint)}
+}
+
+func (e *Engine) shardOf(h uint64) int {
+	return int((h >> 32) % uint64(len(e.shards)))
+}
+
+// Incidents returns snapshots of the incidents the filter selects (open and
+// resolved ones until they close), ordered by opening time, without their
+// signal lists.
+func (e *Engine) Incidents(f Filter) []Incident {
+	var out []Incident
+	for _, s := range e.shards {
+		out = s.list(f, out)
+	}
+	sortIncidents(out)
+	return out
+}
 
 // Incident returns the snapshot of one incident with its signals.
-func (e *Engine) Incident(id string) (Incident, bool) { return Incident{}, false }
+func (e *Engine) Incident(id string) (Incident, bool) {
+	for _, s := range e.shards {
+		if inc, ok := s.get(id); ok {
+			return inc, true
+		}
+	}
+	return Incident{}, false
+}
+
+// QueueDepth returns the number of events waiting for correlation.
+func (e *Engine) QueueDepth() int { return int(e.queued.Load()) }
+
+// dedupEntry is what the dedup set remembers of a fingerprint.
+type dedupEntry struct {
+	seen   time.Time
+	hash   uint64
+	gen    uint32
+	status ingest.Status
+}
+
+const dedupValueLen = 8 + 8 + 4 + 1
+
+func encodeDedup(b []byte, d dedupEntry) []byte {
+	b = binary.LittleEndian.AppendUint64(b, uint64(d.seen.UnixNano()))
+	b = binary.LittleEndian.AppendUint64(b, d.hash)
+	b = binary.LittleEndian.AppendUint32(b, d.gen)
+	return append(b, byte(d.status))
+}
+
+func decodeDedup(b []byte) dedupEntry {
+	return dedupEntry{
+		seen:   time.Unix(0, int64(binary.LittleEndian.Uint64(b))),
+		hash:   binary.LittleEndian.Uint64(b[8:]),
+		gen:    binary.LittleEndian.Uint32(b[16:]),
+		status: ingest.Status(b[20]),
+	}
+}

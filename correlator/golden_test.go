@@ -1,0 +1,229 @@
+package correlator
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/corrd/corrd/ingest"
+	"github.com/corrd/corrd/rules"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// recorder is a Publisher that keeps every change.
+type recorder struct {
+	mu      sync.Mutex
+	changes []Change
+}
+
+func (r *recorder) Publish(c Change) {
+	r.mu.Lock()
+	r.changes = append(r.changes, c)
+	r.mu.Unlock()
+}
+
+func (r *recorder) all() []Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Change(nil), r.changes...)
+}
+
+// inputLine is one line of events.jsonl. at is the arrival offset from the
+// start of the case; event_time (default: at) the sender's timestamp as an
+// offset. A line with no labels only advances the clock to at.
+type inputLine struct {
+	At          string            `json:"at"`
+	EventTime   string            `json:"event_time"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	Status      string            `json:"status"`
+	Severity    string            `json:"severity"`
+	Source      string            `json:"source"`
+}
+
+// goldenChange is the part of a change a golden file pins.
+type goldenChange struct {
+	At          string         `json:"at"`
+	Type        ChangeType     `json:"type"`
+	ID          string         `json:"id"`
+	Rule        string         `json:"rule"`
+	GroupKey    string         `json:"group_key"`
+	Title       string         `json:"title"`
+	Status      Status         `json:"status"`
+	Priority    int            `json:"priority"`
+	Signals     int            `json:"signals"`
+	Firing      int            `json:"firing"`
+	Events      int64          `json:"events"`
+	Absorbed    int            `json:"absorbed,omitempty"`
+	Breadth     map[string]int `json:"breadth,omitempty"`
+	Parent      string         `json:"parent,omitempty"`
+	Children    int            `json:"children,omitempty"`
+	Revision    uint64         `json:"revision"`
+	PrevPrio    int            `json:"previous_priority,omitempty"`
+	FirstSeen   string         `json:"first_seen"`
+	CommonLabel ingest.Labels  `json:"common_labels,omitempty"`
+}
+
+type goldenFile struct {
+	Changes   []goldenChange `json:"changes"`
+	Incidents []goldenChange `json:"incidents_at_end"`
+}
+
+var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestGolden(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/*/rules.yaml")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no golden cases: %v", err)
+	}
+	for _, rf := range dirs {
+		dir := filepath.Dir(rf)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			got := runCase(t, dir)
+			gotJSON, _ := json.MarshalIndent(got, "", "  ")
+			gotJSON = append(gotJSON, '\n')
+			path := filepath.Join(dir, "incidents.golden.json")
+			if *update {
+				if err := os.WriteFile(path, gotJSON, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if string(gotJSON) != string(want) {
+				t.Errorf("golden mismatch for %s; got:\n%s\nwant:\n%s", dir, gotJSON, want)
+			}
+		})
+	}
+}
+
+func readLines(t *testing.T, path string) []inputLine {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []inputLine
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "//") {
+			continue
+		}
+		var l inputLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("%s:%d: %v", path, i+1, err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func mustDur(t *testing.T, s string) time.Duration {
+	t.Helper()
+	if s == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.Fatalf("duration %q: %v", s, err)
+	}
+	return d
+}
+
+func runCase(t *testing.T, dir string) goldenFile {
+	set, err := rules.Load([]string{filepath.Join(dir, "rules.yaml")}, rules.DefaultMatrix())
+	if err != nil {
+		t.Fatalf("rules: %v", err)
+	}
+	lines := readLines(t, filepath.Join(dir, "events.jsonl"))
+	var out goldenFile
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		rec := &recorder{}
+		e := New(Options{Shards: 3}, set, rec, prometheus.NewRegistry(), zerolog.Nop())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = e.Run(ctx); close(done) }()
+		synctest.Wait()
+		for _, l := range lines {
+			at := start.Add(mustDur(t, l.At))
+			if d := at.Sub(time.Now()); d > 0 {
+				<-time.After(d)
+			}
+			synctest.Wait()
+			if len(l.Labels) == 0 {
+				continue
+			}
+			ev := ingest.Event{Kind: "test", Source: l.Source, Labels: ingest.LabelsFromMap(l.Labels),
+				Annotations: ingest.LabelsFromMap(l.Annotations), ArrivalTime: time.Now()}
+			if ev.Source == "" {
+				ev.Source = "test"
+			}
+			ev.EventTime = ev.ArrivalTime
+			if l.EventTime != "" {
+				ev.EventTime = start.Add(mustDur(t, l.EventTime))
+			}
+			ev.Fingerprint = ingest.FingerprintOf(ev.Labels)
+			if l.Status == "resolved" {
+				ev.Status = ingest.StatusResolved
+			}
+			ev.Severity, _ = ingest.ParseSeverity(l.Severity)
+			if err := e.Submit(context.Background(), []ingest.Event{ev}); err != nil {
+				t.Fatalf("submit: %v", err)
+			}
+			synctest.Wait()
+		}
+		for _, inc := range e.Incidents(Filter{}) {
+			full, _ := e.Incident(inc.ID)
+			out.Incidents = append(out.Incidents, toGolden(Change{At: time.Now(), Incident: full}, start))
+		}
+		cancel()
+		<-done
+		for _, c := range rec.all() {
+			out.Changes = append(out.Changes, toGolden(c, start))
+		}
+	})
+	sort.SliceStable(out.Changes, func(i, j int) bool {
+		a, b := out.Changes[i], out.Changes[j]
+		if a.At != b.At {
+			return mustDur(t, a.At) < mustDur(t, b.At)
+		}
+		if a.ID != b.ID {
+			return a.ID < b.ID
+		}
+		return a.Revision < b.Revision
+	})
+	return out
+}
+
+func toGolden(c Change, start time.Time) goldenChange {
+	inc := c.Incident
+	g := goldenChange{
+		At: c.At.Sub(start).String(), Type: c.Type, ID: inc.ID, Rule: inc.Rule, GroupKey: inc.GroupKey,
+		Title: inc.Title, Status: inc.Status, Priority: inc.Priority, Signals: inc.SignalCount,
+		Firing: inc.FiringCount, Events: inc.EventCount, Breadth: inc.Breadth, Parent: inc.Parent,
+		Children: len(inc.Children), Revision: inc.Revision, PrevPrio: c.PreviousPriority,
+		FirstSeen: inc.FirstSeen.Sub(start).String(), CommonLabel: inc.CommonLabels,
+	}
+	for _, s := range inc.Signals {
+		if s.Absorbed {
+			g.Absorbed++
+		}
+	}
+	return g
+}

@@ -1,0 +1,241 @@
+package correlator
+
+import (
+	"time"
+
+	"github.com/corrd/corrd/ingest"
+)
+
+// openIncident opens an incident of g with the given signals.
+func (s *shard) openIncident(g *group, sigs []pendingSig, now time.Time) *incState {
+	inc := &incState{
+		id:         incidentID(g.hash, now.UnixNano()),
+		rule:       g.rule,
+		matrix:     &g.set.Matrix,
+		g:          g,
+		shard:      s.idx,
+		status:     StatusOpen,
+		openedAt:   now,
+		lastArrive: now,
+		signals:    map[uint64]*sigState{},
+		breadth:    map[string]map[string]struct{}{},
+	}
+	for i := range sigs {
+		s.addSignalQuiet(inc, newSig(&sigs[i].ev, sigs[i].absorbed))
+		if sigs[i].absorbed {
+			s.e.m.absorbed.WithLabelValues(inc.rule.Name).Inc()
+		}
+	}
+	s.opened(g, inc, now)
+	s.notifyParentsOpened(inc, now)
+	return inc
+}
+
+// opened registers a new incident and schedules its announcement.
+func (s *shard) opened(g *group, inc *incState, now time.Time) {
+	inc.recomputePriority()
+	g.open = append(g.open, inc)
+	s.byID[inc.id] = inc
+	s.setOpen(g.hash, true)
+	s.e.m.opened.WithLabelValues(inc.rule.Name, prioLabel(inc.priority)).Inc()
+	s.e.m.open.WithLabelValues(inc.rule.Name).Inc()
+	if inc.rule.GroupWait > 0 {
+		inc.announceAt = now.Add(inc.rule.GroupWait)
+		s.schedule(inc.announceAt, nil, inc)
+	} else {
+		s.announce(inc, now)
+	}
+	s.scheduleQuiet(inc)
+}
+
+func (s *shard) announce(inc *incState, now time.Time) {
+	inc.announced = true
+	inc.dirty = false
+	s.emit(inc, ChangeOpened, now, 0)
+}
+
+// addSignalQuiet adds a signal without emitting anything.
+func (s *shard) addSignalQuiet(inc *incState, sig *sigState) (fresh []ingest.Label) {
+	inc.events += sig.count
+	if inc.firstSeen.IsZero() || sig.startsAt.Before(inc.firstSeen) {
+		inc.firstSeen = sig.startsAt
+	}
+	if sig.startsAt.After(inc.lastSeen) {
+		inc.lastSeen = sig.startsAt
+	}
+	if len(inc.order) >= maxTrackedSignals {
+		inc.untracked++
+	} else {
+		inc.signals[sig.fp] = sig
+		inc.order = append(inc.order, sig)
+		if sig.status == ingest.StatusFiring {
+			inc.firing++
+		}
+	}
+	// Common labels describe the incident's own signals: absorbed ones
+	// (hosts behind a switch) do not narrow them.
+	if !sig.absorbed {
+		if inc.ownSignals == 0 {
+			inc.common = sig.labels
+			inc.commonAnn = sig.annotations
+		} else {
+			inc.common = intersect(inc.common, sig.labels)
+			inc.commonAnn = intersect(inc.commonAnn, sig.annotations)
+		}
+		inc.ownSignals++
+	}
+	if sig.status == ingest.StatusFiring && sig.severity > inc.severity {
+		inc.severity = sig.severity
+	}
+	return addBreadth(inc.breadth, breadthLabels(inc.rule), sig.labels, nil)
+}
+
+// addSignal adds a new signal to an open incident and reports it.
+func (s *shard) addSignal(inc *incState, sig *sigState, now time.Time) {
+	fresh := s.addSignalQuiet(inc, sig)
+	inc.lastArrive = now
+	s.notifyParentsBreadth(inc, fresh)
+	s.afterChange(inc, now)
+	s.scheduleQuiet(inc)
+}
+
+// updateSignal folds a new event of a known signal into its incident.
+func (s *shard) updateSignal(inc *incState, sig *sigState, ev *ingest.Event, now time.Time) {
+	sig.count++
+	sig.lastSeen = ev.ArrivalTime
+	inc.events++
+	inc.lastArrive = now
+	if ev.Status == sig.status {
+		s.scheduleQuiet(inc)
+		return
+	}
+	sig.status = ev.Status
+	if ev.Status == ingest.StatusResolved {
+		sig.resolvedAt = ev.EventTime
+		inc.firing--
+		if inc.firing <= 0 && inc.openKids == 0 {
+			s.resolve(inc, now)
+			return
+		}
+	} else {
+		sig.resolvedAt = time.Time{}
+		inc.firing++
+		if sig.severity = ev.Severity; sig.severity > inc.severity {
+			inc.severity = sig.severity
+		}
+	}
+	s.afterChange(inc, now)
+	s.scheduleQuiet(inc)
+}
+
+// afterChange emits a priority change at once, or marks the incident for a
+// coalesced update.
+func (s *shard) afterChange(inc *incState, now time.Time) {
+	if prev, changed := inc.recomputePriority(); changed && inc.announced {
+		s.emit(inc, ChangePriorityChanged, now, prev)
+		inc.dirty = false
+		return
+	}
+	s.markDirty(inc, now)
+}
+
+func (s *shard) markDirty(inc *incState, now time.Time) {
+	if inc.status != StatusOpen {
+		return
+	}
+	inc.dirty = true
+	if !inc.announced || !inc.updateDue.IsZero() {
+		return
+	}
+	due := inc.lastEmit.Add(inc.rule.UpdateInterval)
+	if due.Before(now) {
+		due = now
+	}
+	inc.updateDue = due
+	s.schedule(due, nil, inc)
+}
+
+// scheduleQuiet arms the resolve_after check.
+func (s *shard) scheduleQuiet(inc *incState) {
+	if inc.rule.ResolveAfter > 0 && inc.status == StatusOpen && !inc.isParent {
+		s.schedule(inc.lastArrive.Add(inc.rule.ResolveAfter), nil, inc)
+	}
+}
+
+// checkIncident does whatever is due for an incident.
+func (s *shard) checkIncident(inc *incState, now time.Time) {
+	if s.byID[inc.id] != inc {
+		return
+	}
+	switch inc.status {
+	case StatusOpen:
+		if !inc.announced && !now.Before(inc.announceAt) {
+			s.announce(inc, now)
+		}
+		if inc.announced && inc.dirty && !inc.updateDue.IsZero() && !now.Before(inc.updateDue) {
+			inc.updateDue = time.Time{}
+			inc.dirty = false
+			s.emit(inc, ChangeUpdated, now, 0)
+		}
+		if inc.rule.ResolveAfter > 0 && !inc.isParent && now.Sub(inc.lastArrive) >= inc.rule.ResolveAfter {
+			for _, sig := range inc.order {
+				if sig.status == ingest.StatusFiring {
+					sig.status = ingest.StatusResolved
+					sig.resolvedAt = now
+				}
+			}
+			inc.firing = 0
+			s.resolve(inc, now)
+		}
+	case StatusResolved:
+		if !inc.closeAt.IsZero() && !now.Before(inc.closeAt) {
+			s.close(inc, now)
+		}
+	}
+}
+
+// resolve ends an open incident.
+func (s *shard) resolve(inc *incState, now time.Time) {
+	if inc.status != StatusOpen {
+		return
+	}
+	if !inc.announced {
+		s.announce(inc, now)
+	}
+	inc.status = StatusResolved
+	inc.resolvedAt = now
+	inc.dirty = false
+	inc.updateDue = time.Time{}
+	g := inc.g
+	g.removeOpen(inc)
+	if g.accepting(now) == nil {
+		s.setOpen(g.hash, false)
+	}
+	s.e.m.resolved.WithLabelValues(inc.rule.Name, prioLabel(inc.priority)).Inc()
+	s.e.m.open.WithLabelValues(inc.rule.Name).Dec()
+	s.e.m.signals.WithLabelValues(inc.rule.Name).Observe(float64(len(inc.order) + inc.untracked))
+	s.emit(inc, ChangeResolved, now, 0)
+	inc.closeAt = now.Add(inc.rule.CloseAfter)
+	s.schedule(inc.closeAt, nil, inc)
+	s.notifyParentsResolved(inc)
+	s.forgetIfIdle(g)
+}
+
+// close forgets a resolved incident.
+func (s *shard) close(inc *incState, now time.Time) {
+	inc.status = StatusClosed
+	inc.closedAt = now
+	s.emit(inc, ChangeClosed, now, 0)
+	delete(s.byID, inc.id)
+	s.e.m.closed.WithLabelValues(inc.rule.Name).Inc()
+}
+
+func (s *shard) emit(inc *incState, t ChangeType, now time.Time, prev int) {
+	inc.revision++
+	inc.lastEmit = now
+	s.e.m.changes.WithLabelValues(inc.rule.Name, string(t)).Inc()
+	if s.e.pub == nil {
+		return
+	}
+	s.e.pub.Publish(Change{Type: t, At: now, Incident: inc.snapshot(true), PreviousPriority: prev})
+}

@@ -1,0 +1,93 @@
+package correlator
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	deduplicated *prometheus.CounterVec
+	backpressure *prometheus.CounterVec
+	absorbed     *prometheus.CounterVec
+	orphans      *prometheus.CounterVec
+	expired      *prometheus.CounterVec
+	opened       *prometheus.CounterVec
+	resolved     *prometheus.CounterVec
+	closed       *prometheus.CounterVec
+	open         *prometheus.GaugeVec
+	signals      *prometheus.HistogramVec
+	latency      prometheus.Histogram
+	changes      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) *metrics {
+	m := &metrics{
+		deduplicated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_events_deduplicated_total",
+			Help: "Events folded into an existing signal inside the dedup window, by source.",
+		}, []string{"source"}),
+		backpressure: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_events_backpressured_total",
+			Help: "Events refused because the correlation queue was full, by source.",
+		}, []string{"source"}),
+		absorbed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_signals_absorbed_total",
+			Help: "Signals attached to an open incident of an absorbing rule, by that rule.",
+		}, []string{"rule"}),
+		orphans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_orphan_resolves_total",
+			Help: "Resolved events for signals no incident or window holds, by rule.",
+		}, []string{"rule"}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_signals_below_threshold_total",
+			Help: "Signals whose window ended before their rule's threshold was met, by rule.",
+		}, []string{"rule"}),
+		opened: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_incidents_opened_total",
+			Help: "Incidents opened, by rule and priority at opening.",
+		}, []string{"rule", "priority"}),
+		resolved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_incidents_resolved_total",
+			Help: "Incidents resolved, by rule and priority.",
+		}, []string{"rule", "priority"}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_incidents_closed_total",
+			Help: "Incidents closed and forgotten, by rule.",
+		}, []string{"rule"}),
+		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "corrd_correlator_incidents_open",
+			Help: "Incidents open now, by rule.",
+		}, []string{"rule"}),
+		signals: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "corrd_correlator_incident_signals",
+			Help:    "Distinct signals per incident, observed when it resolves.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}, []string{"rule"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "corrd_correlator_latency_seconds",
+			Help:    "Time from an event's arrival to its correlation.",
+			Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10),
+		}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_changes_total",
+			Help: "Incident changes emitted, by rule and change type.",
+		}, []string{"rule", "type"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
+			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "corrd_correlator_queue_depth",
+				Help: "Events accepted and waiting for correlation.",
+			}, queued),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "corrd_correlator_queue_capacity",
+				Help: "Events the correlation queue holds before it answers with backpressure.",
+			}, func() float64 { return float64(capacity) }),
+		)
+	}
+	return m
+}
+
+func prioLabel(p int) string { return strconv.Itoa(p) }

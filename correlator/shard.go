@@ -1,0 +1,411 @@
+package correlator
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+
+	"github.com/corrd/corrd/ingest"
+	"github.com/corrd/corrd/rules"
+)
+
+type msgKind uint8
+
+const (
+	// msgEvent is an event for its own rule's group.
+	msgEvent msgKind = iota
+	// msgAbsorbed is an event for an absorbing rule's open incident.
+	msgAbsorbed
+	// msgTouch is a duplicate inside the dedup window.
+	msgTouch
+)
+
+// msg is one event routed to a shard.
+type msg struct {
+	kind msgKind
+	ev   ingest.Event
+	rs   *ruleState
+	rule *rules.Compiled
+	hash uint64
+}
+
+type noteKind uint8
+
+const (
+	noteReroute noteKind = iota
+	noteChildOpened
+	noteChildResolved
+	noteChildBreadth
+	noteLinkParent
+)
+
+// note is a message between shards: rerouted events and rollup
+// bookkeeping. Notes go through an unbounded inbox so that shards never
+// block on each other.
+type note struct {
+	kind     noteKind
+	m        msg
+	parent   *rules.Compiled
+	set      *rules.Set
+	hash     uint64
+	labels   ingest.Labels
+	child    childRef
+	breadth  []ingest.Label
+	parentID string
+}
+
+type shard struct {
+	e      *Engine
+	idx    int
+	events chan []msg
+
+	inboxMu sync.Mutex
+	inbox   []note
+	wake    chan struct{}
+
+	// mu guards the state below against the API's readers; the shard
+	// goroutine is the only writer.
+	mu     sync.RWMutex
+	groups map[uint64]*group
+	byID   map[string]*incState
+
+	openMu sync.RWMutex
+	open   map[uint64]struct{}
+
+	timers timerHeap
+	timer  *time.Timer
+}
+
+func newShard(e *Engine, idx int) *shard {
+	return &shard{
+		e:      e,
+		idx:    idx,
+		events: make(chan []msg, e.opts.QueueSize),
+		wake:   make(chan struct{}, 1),
+		groups: map[uint64]*group{},
+		byID:   map[string]*incState{},
+		open:   map[uint64]struct{}{},
+	}
+}
+
+func (s *shard) post(n note) {
+	s.inboxMu.Lock()
+	s.inbox = append(s.inbox, n)
+	s.inboxMu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *shard) isOpen(h uint64) bool {
+	s.openMu.RLock()
+	_, ok := s.open[h]
+	s.openMu.RUnlock()
+	return ok
+}
+
+func (s *shard) setOpen(h uint64, open bool) {
+	s.openMu.Lock()
+	if open {
+		s.open[h] = struct{}{}
+	} else {
+		delete(s.open, h)
+	}
+	s.openMu.Unlock()
+}
+
+func (s *shard) run(stop <-chan struct{}) {
+	s.timer = time.NewTimer(time.Hour)
+	s.timer.Stop()
+	defer s.timer.Stop()
+	for {
+		select {
+		case batch := <-s.events:
+			s.handleBatch(batch)
+		case <-s.wake:
+			s.handleInbox()
+		case <-s.timer.C:
+			s.mu.Lock()
+			s.fireTimers(time.Now())
+			s.mu.Unlock()
+		case <-stop:
+			s.drain()
+			return
+		}
+	}
+}
+
+// drain correlates what is queued when the engine stops.
+func (s *shard) drain() {
+	for {
+		select {
+		case batch := <-s.events:
+			s.handleBatch(batch)
+			continue
+		default:
+		}
+		s.inboxMu.Lock()
+		empty := len(s.inbox) == 0
+		s.inboxMu.Unlock()
+		if empty {
+			return
+		}
+		s.handleInbox()
+	}
+}
+
+func (s *shard) handleBatch(batch []msg) {
+	now := time.Now()
+	s.mu.Lock()
+	for i := range batch {
+		s.handle(&batch[i], now)
+	}
+	s.fireTimers(now)
+	s.mu.Unlock()
+	for i := range batch {
+		s.e.m.latency.Observe(now.Sub(batch[i].ev.ArrivalTime).Seconds())
+	}
+	s.e.queued.Add(-int64(len(batch)))
+}
+
+func (s *shard) handleInbox() {
+	s.inboxMu.Lock()
+	notes := s.inbox
+	s.inbox = nil
+	s.inboxMu.Unlock()
+	now := time.Now()
+	s.mu.Lock()
+	for i := range notes {
+		s.handleNote(&notes[i], now)
+	}
+	s.fireTimers(now)
+	s.mu.Unlock()
+}
+
+func (s *shard) handleNote(n *note, now time.Time) {
+	switch n.kind {
+	case noteReroute:
+		s.handle(&n.m, now)
+	case noteChildOpened:
+		s.childOpened(n, now)
+	case noteChildResolved:
+		s.childResolved(n, now)
+	case noteChildBreadth:
+		s.childBreadth(n, now)
+	case noteLinkParent:
+		if inc := s.byID[n.child.id]; inc != nil && inc.parent == "" {
+			inc.parent = n.parentID
+			s.markDirty(inc, now)
+		}
+	}
+}
+
+// dispatch hands m to the shard that owns its group.
+func (s *shard) dispatch(m msg, now time.Time) {
+	si := s.e.shardOf(m.hash)
+	if si == s.idx {
+		s.handle(&m, now)
+		return
+	}
+	s.e.shards[si].post(note{kind: noteReroute, m: m})
+}
+
+// handle correlates one event.
+func (s *shard) handle(m *msg, now time.Time) {
+	ev := &m.ev
+	g := s.groups[m.hash]
+	switch m.kind {
+	case msgTouch:
+		if g != nil {
+			if inc, sig := g.find(ev.Fingerprint); sig != nil {
+				sig.count++
+				sig.lastSeen = ev.ArrivalTime
+				inc.events++
+				inc.lastArrive = now
+				s.scheduleQuiet(inc)
+				return
+			}
+			if g.pending != nil && g.pending.touch(ev.Fingerprint, g.rule, now) {
+				s.schedule(now.Add(g.rule.Window+g.rule.MaxLateness), g, nil)
+				return
+			}
+		}
+		// What the duplicate belonged to is gone: correlate it afresh.
+		r := s.e.route(m.rs.set, ev)
+		s.dispatch(msg{kind: kindOf(r), ev: *ev, rs: m.rs, rule: r.rule, hash: r.hash}, now)
+		return
+	case msgAbsorbed:
+		if g == nil || g.accepting(now) == nil {
+			if g != nil {
+				if inc, sig := g.find(ev.Fingerprint); sig != nil {
+					s.updateSignal(inc, sig, ev, now)
+					return
+				}
+			}
+			// The absorbing incident ended meanwhile: the event goes to its own rule.
+			r := s.e.ownRoute(m.rs.set, ev)
+			s.dispatch(msg{kind: msgEvent, ev: *ev, rs: m.rs, rule: r.rule, hash: r.hash}, now)
+			return
+		}
+	}
+	if g == nil {
+		if ev.Status == ingest.StatusResolved {
+			s.e.m.orphans.WithLabelValues(m.rule.Name).Inc()
+			return
+		}
+		g = &group{hash: m.hash, rule: m.rule, set: m.rs.set, labels: groupLabels(m.rule, ev.Labels)}
+		g.key = g.labels.String()
+		s.groups[m.hash] = g
+	}
+	if inc, sig := g.find(ev.Fingerprint); sig != nil {
+		s.updateSignal(inc, sig, ev, now)
+		return
+	}
+	if ev.Status == ingest.StatusResolved {
+		if g.pending == nil || !g.pending.remove(ev.Fingerprint) {
+			s.e.m.orphans.WithLabelValues(g.rule.Name).Inc()
+		}
+		s.forgetIfIdle(g)
+		return
+	}
+	absorbed := m.kind == msgAbsorbed
+	if inc := g.accepting(now); inc != nil {
+		s.addSignal(inc, newSig(ev, absorbed), now)
+		if absorbed {
+			s.e.m.absorbed.WithLabelValues(inc.rule.Name).Inc()
+		}
+		return
+	}
+	if g.rule.ThresholdCount == 1 && g.rule.DistinctLabel == "" {
+		s.openIncident(g, []pendingSig{{ev: *ev, absorbed: absorbed}}, now)
+		return
+	}
+	if g.pending == nil {
+		g.pending = &pendingWindow{}
+	}
+	if dropped := g.pending.add(ev, absorbed, g.rule, now); dropped > 0 {
+		s.e.m.expired.WithLabelValues(g.rule.Name).Add(float64(dropped))
+	}
+	if g.pending.met(g.rule) {
+		sigs := g.pending.sigs
+		g.pending = nil
+		s.openIncident(g, sigs, now)
+		return
+	}
+	s.schedule(now.Add(g.rule.Window+g.rule.MaxLateness), g, nil)
+}
+
+func kindOf(r route) msgKind {
+	if r.absorbed {
+		return msgAbsorbed
+	}
+	return msgEvent
+}
+
+// forgetIfIdle drops a group that holds nothing.
+func (s *shard) forgetIfIdle(g *group) {
+	if g.idle() && s.groups[g.hash] == g {
+		delete(s.groups, g.hash)
+	}
+}
+
+// list appends snapshots of the selected incidents.
+func (s *shard) list(f Filter, out []Incident) []Incident {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, inc := range s.byID {
+		if (f.Status == "" || inc.status == f.Status) && (f.Rule == "" || inc.rule.Name == f.Rule) {
+			out = append(out, inc.snapshot(false))
+		}
+	}
+	return out
+}
+
+func (s *shard) get(id string) (Incident, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	inc, ok := s.byID[id]
+	if !ok {
+		return Incident{}, false
+	}
+	return inc.snapshot(true), true
+}
+
+// Timers: a heap of hints. When one fires, the group or incident it names
+// re-checks everything that may be due; stale hints do nothing.
+
+type timerEntry struct {
+	at  time.Time
+	g   *group
+	inc *incState
+}
+
+type timerHeap []timerEntry
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timerEntry)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	n := len(old)
+	x := old[n-1]
+	old[n-1] = timerEntry{}
+	*h = old[:n-1]
+	return x
+}
+
+func (s *shard) schedule(at time.Time, g *group, inc *incState) {
+	heap.Push(&s.timers, timerEntry{at: at, g: g, inc: inc})
+	if s.timers[0].at.Equal(at) && s.timer != nil {
+		s.resetTimer(time.Now())
+	}
+}
+
+func (s *shard) resetTimer(now time.Time) {
+	if len(s.timers) == 0 {
+		s.timer.Stop()
+		return
+	}
+	d := s.timers[0].at.Sub(now)
+	if d < 0 {
+		d = 0
+	}
+	s.timer.Reset(d)
+}
+
+func (s *shard) fireTimers(now time.Time) {
+	for len(s.timers) > 0 && !s.timers[0].at.After(now) {
+		t := heap.Pop(&s.timers).(timerEntry)
+		if t.inc != nil {
+			s.checkIncident(t.inc, now)
+		} else if t.g != nil {
+			s.checkGroup(t.g, now)
+		}
+	}
+	if s.timer != nil {
+		s.resetTimer(now)
+	}
+}
+
+// checkGroup expires pending signals and waiting rollup children.
+func (s *shard) checkGroup(g *group, now time.Time) {
+	if s.groups[g.hash] != g {
+		return
+	}
+	if g.pending != nil {
+		if n := g.pending.expire(now); n > 0 {
+			s.e.m.expired.WithLabelValues(g.rule.Name).Add(float64(n))
+		}
+		if len(g.pending.sigs) == 0 {
+			g.pending = nil
+		} else {
+			s.schedule(g.pending.nextExpiry(), g, nil)
+		}
+	}
+	if len(g.waitingChildren) > 0 {
+		s.expireChildren(g, now)
+	}
+	s.forgetIfIdle(g)
+}
