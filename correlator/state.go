@@ -93,22 +93,22 @@ type incState struct {
 	untracked int
 	// ownSignals counts the signals that are not absorbed.
 	ownSignals int
-	firing    int
-	events    int64
-	common    ingest.Labels
-	commonAnn ingest.Labels
-	breadth   map[string]map[string]struct{}
-	severity  ingest.Severity
+	firing     int
+	events     int64
+	common     ingest.Labels
+	commonAnn  ingest.Labels
+	breadth    map[string]map[string]struct{}
+	severity   ingest.Severity
 
 	priority        int
 	impact, urgency string
 
-	parent     string
-	children   []string
-	childOpen  map[string]bool
-	openKids   int
-	isParent   bool
-	parents    []parentTarget
+	parent    string
+	children  []string
+	childOpen map[string]bool
+	openKids  int
+	isParent  bool
+	parents   []parentTarget
 
 	revision   uint64
 	announced  bool
