@@ -306,3 +306,9 @@ func decodeDedup(b []byte) dedupEntry {
 		status: ingest.Status(b[20]),
 	}
 }
+
+func (e *Engine) isRunning() bool {
+	e.runMu.RLock()
+	defer e.runMu.RUnlock()
+	return e.running
+}

@@ -1,0 +1,343 @@
+package correlator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"github.com/corrd/corrd/ingest"
+	"github.com/corrd/corrd/rules"
+)
+
+func loadExample(t testing.TB, name string) *rules.Set {
+	t.Helper()
+	set, err := rules.Load([]string{filepath.Join("..", "examples", name, "rules.yml")}, rules.DefaultMatrix())
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	return set
+}
+
+func event(ls map[string]string, status ingest.Status) ingest.Event {
+	l := ingest.LabelsFromMap(ls)
+	return ingest.Event{Kind: "test", Source: "test", Labels: l, Fingerprint: ingest.FingerprintOf(l), Status: status}
+}
+
+// harness runs an engine inside a synctest bubble.
+type harness struct {
+	t      *testing.T
+	e      *Engine
+	rec    *recorder
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startEngine(t *testing.T, opts Options, set *rules.Set) *harness {
+	h := &harness{t: t, rec: &recorder{}, reg: prometheus.NewRegistry(), done: make(chan struct{})}
+	h.e = New(opts, set, h.rec, h.reg, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { _ = h.e.Run(ctx); close(h.done) }()
+	synctest.Wait()
+	return h
+}
+
+func (h *harness) submit(evs ...ingest.Event) {
+	h.t.Helper()
+	now := time.Now()
+	for i := range evs {
+		evs[i].ArrivalTime = now
+	}
+	if err := h.e.Submit(context.Background(), evs); err != nil {
+		h.t.Fatalf("submit: %v", err)
+	}
+	synctest.Wait()
+}
+
+func (h *harness) advance(d time.Duration) {
+	<-time.After(d)
+	synctest.Wait()
+}
+
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
+}
+
+func countChanges(cs []Change, rule string, t ChangeType) int {
+	n := 0
+	for _, c := range cs {
+		if c.Incident.Rule == rule && c.Type == t {
+			n++
+		}
+	}
+	return n
+}
+
+// Twelve registers of one store failing within one second are one incident,
+// announced in one change.
+func TestTwelveRegistersOneIncident(t *testing.T) {
+	set := loadExample(t, "retail")
+	synctest.Test(t, func(t *testing.T) {
+		h := startEngine(t, Options{Shards: 2}, set)
+		defer h.stop()
+		for r := 1; r <= 12; r++ {
+			h.submit(event(map[string]string{"alertname": "RegisterDown", "chain": "ica", "store": "0412", "register": fmt.Sprint(r)}, ingest.StatusFiring))
+			h.advance(80 * time.Millisecond)
+		}
+		h.advance(5 * time.Second)
+		incs := h.e.Incidents(Filter{})
+		if len(incs) != 1 {
+			t.Fatalf("got %d incidents, want 1: %+v", len(incs), incs)
+		}
+		if incs[0].Rule != "store-registers" || incs[0].SignalCount != 12 {
+			t.Errorf("got rule %q with %d signals, want store-registers with 12", incs[0].Rule, incs[0].SignalCount)
+		}
+		cs := h.rec.all()
+		if len(cs) != 1 || cs[0].Type != ChangeOpened || cs[0].Incident.SignalCount != 12 {
+			t.Errorf("got %d changes (first %v), want one opened change with 12 signals", len(cs), cs)
+		}
+		if got := cs[0].Incident.Title; got != "Store 0412 (ica): 12 registers down" {
+			t.Errorf("got title %q", got)
+		}
+	})
+}
+
+// 200 stores x 5 devices failing within a few minutes on one firmware are one
+// fleet incident with 200 children; the sink sees one change per transition.
+func TestFleetOutageRollup(t *testing.T) {
+	set := loadExample(t, "retail")
+	synctest.Test(t, func(t *testing.T) {
+		h := startEngine(t, Options{Shards: 4}, set)
+		defer h.stop()
+		// Devices fail over 4 minutes, store after store.
+		for s := 0; s < 200; s++ {
+			var batch []ingest.Event
+			for d := 0; d < 5; d++ {
+				batch = append(batch, event(map[string]string{
+					"alertname": "ScannerDown", "chain": "ica", "firmware": "7.1.0",
+					"store": fmt.Sprintf("%04d", s), "device": fmt.Sprintf("%04d-%d", s, d),
+				}, ingest.StatusFiring))
+			}
+			h.submit(batch...)
+			h.advance(1200 * time.Millisecond)
+		}
+		h.advance(time.Minute)
+		parents := h.e.Incidents(Filter{Rule: "fleet-firmware"})
+		if len(parents) != 1 {
+			t.Fatalf("got %d fleet incidents, want 1", len(parents))
+		}
+		p, _ := h.e.Incident(parents[0].ID)
+		if len(p.Children) != 200 {
+			t.Errorf("got %d children, want 200", len(p.Children))
+		}
+		if p.Breadth["store"] != 200 || p.Breadth["device"] != 1000 {
+			t.Errorf("got breadth %v, want 200 stores and 1000 devices", p.Breadth)
+		}
+		if p.Priority != 1 {
+			t.Errorf("got priority %d, want 1", p.Priority)
+		}
+		stores := h.e.Incidents(Filter{Rule: "store-scanners"})
+		if len(stores) != 200 {
+			t.Fatalf("got %d store incidents, want 200", len(stores))
+		}
+		for _, s := range stores {
+			if s.Parent != p.ID {
+				t.Fatalf("store incident %s has parent %q, want %q", s.GroupKey, s.Parent, p.ID)
+			}
+		}
+		cs := h.rec.all()
+		if n := countChanges(cs, "fleet-firmware", ChangeOpened); n != 1 {
+			t.Errorf("got %d fleet opened changes, want 1", n)
+		}
+		if n := countChanges(cs, "store-scanners", ChangeOpened); n != 200 {
+			t.Errorf("got %d store opened changes, want 200", n)
+		}
+		// Per signal there would be 1000 changes; per transition there are
+		// far fewer: openings, one coalesced update per store (parent link),
+		// and the parent's priority steps and updates.
+		t.Logf("%d changes for 1000 signals (fleet: %d)", len(cs), countChanges(cs, "fleet-firmware", ChangeUpdated)+countChanges(cs, "fleet-firmware", ChangePriorityChanged))
+		if len(cs) > 200*2+20 {
+			t.Errorf("got %d changes for 1000 signals, want them coalesced per transition", len(cs))
+		}
+		// Every device recovers: all incidents resolve, the parent last.
+		for s := 0; s < 200; s++ {
+			var batch []ingest.Event
+			for d := 0; d < 5; d++ {
+				batch = append(batch, event(map[string]string{
+					"alertname": "ScannerDown", "chain": "ica", "firmware": "7.1.0",
+					"store": fmt.Sprintf("%04d", s), "device": fmt.Sprintf("%04d-%d", s, d),
+				}, ingest.StatusResolved))
+			}
+			h.submit(batch...)
+		}
+		h.advance(time.Second)
+		if open := h.e.Incidents(Filter{Status: StatusOpen}); len(open) != 0 {
+			t.Errorf("got %d open incidents after recovery, want 0", len(open))
+		}
+		cs = h.rec.all()
+		if n := countChanges(cs, "fleet-firmware", ChangeResolved); n != 1 {
+			t.Errorf("got %d fleet resolved changes, want 1", n)
+		}
+	})
+}
+
+func TestDedupAndBelowThresholdMetrics(t *testing.T) {
+	set := loadExample(t, "retail")
+	synctest.Test(t, func(t *testing.T) {
+		h := startEngine(t, Options{Shards: 2}, set)
+		defer h.stop()
+		ev := event(map[string]string{"alertname": "ScannerDown", "chain": "ica", "store": "1", "device": "a"}, ingest.StatusFiring)
+		for i := 0; i < 5; i++ {
+			h.submit(ev)
+		}
+		if got := testutil.ToFloat64(h.e.m.deduplicated.WithLabelValues("test")); got != 4 {
+			t.Errorf("got %v deduplicated, want 4", got)
+		}
+		// Two registers only: below the store threshold of 3 within 1s, so
+		// they wait, then expire and are counted; the single-register rule
+		// is not consulted because store-registers matched first.
+		h.submit(event(map[string]string{"alertname": "RegisterDown", "chain": "ica", "store": "9", "register": "1"}, ingest.StatusFiring),
+			event(map[string]string{"alertname": "RegisterDown", "chain": "ica", "store": "9", "register": "2"}, ingest.StatusFiring))
+		h.advance(time.Minute)
+		if got := testutil.ToFloat64(h.e.m.expired.WithLabelValues("store-registers")); got != 2 {
+			t.Errorf("got %v below-threshold signals, want 2", got)
+		}
+		h.submit(event(map[string]string{"alertname": "Nothing", "x": "1"}, ingest.StatusResolved))
+		if got := testutil.ToFloat64(h.e.m.orphans.WithLabelValues("default")); got != 1 {
+			t.Errorf("got %v orphan resolves, want 1", got)
+		}
+		if got := testutil.ToFloat64(h.e.m.opened.WithLabelValues("store-scanners", "2")); got != 1 {
+			t.Errorf("got %v store-scanners opened at priority 2, want 1", got)
+		}
+	})
+}
+
+// A full queue refuses the whole batch and accepts again once drained.
+func TestBackpressureAllOrNothing(t *testing.T) {
+	set := loadExample(t, "datacenter")
+	e := New(Options{Shards: 1, QueueSize: 10}, set, nil, prometheus.NewRegistry(), zerolog.Nop())
+	if err := e.Submit(context.Background(), []ingest.Event{event(map[string]string{"a": "1"}, 0)}); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("got %v before Run, want ErrNotRunning", err)
+	}
+	// Mark running without shard goroutines so the queue cannot drain.
+	e.running = true
+	batch := func(n, off int) []ingest.Event {
+		var out []ingest.Event
+		for i := 0; i < n; i++ {
+			out = append(out, event(map[string]string{"alertname": "X", "i": fmt.Sprint(off + i)}, 0))
+		}
+		return out
+	}
+	if err := e.Submit(context.Background(), batch(8, 0)); err != nil {
+		t.Fatalf("first batch: %v", err)
+	}
+	if err := e.Submit(context.Background(), batch(3, 100)); !errors.Is(err, ingest.ErrBackpressure) {
+		t.Fatalf("got %v, want ErrBackpressure", err)
+	}
+	if got := e.QueueDepth(); got != 8 {
+		t.Errorf("got queue depth %d after refused batch, want 8", got)
+	}
+	if got := testutil.ToFloat64(e.m.backpressure.WithLabelValues("test")); got != 3 {
+		t.Errorf("got %v backpressured events, want 3", got)
+	}
+	if err := e.Submit(context.Background(), batch(2, 200)); err != nil {
+		t.Fatalf("batch that fits: %v", err)
+	}
+}
+
+// After SetRules new events follow the new rules; open incidents keep theirs.
+func TestSetRules(t *testing.T) {
+	oldSet := loadExample(t, "datacenter")
+	f, err := rules.ParseFile("new.yml", []byte("rules:\n  - name: disk-by-site\n    match: ['alertname=\"DiskFull\"']\n    group_by: [site]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newSet, err := rules.Compile([]rules.Named{{Name: "new.yml", File: f}}, rules.DefaultMatrix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		h := startEngine(t, Options{Shards: 2}, oldSet)
+		defer h.stop()
+		h.submit(event(map[string]string{"alertname": "DiskFull", "instance": "a", "site": "s1"}, 0))
+		h.e.SetRules(newSet)
+		h.submit(event(map[string]string{"alertname": "DiskFull", "instance": "b", "site": "s1"}, 0))
+		// The first signal, re-sent, is no duplicate under the new generation
+		// but still belongs to its open incident of the old rule.
+		h.submit(event(map[string]string{"alertname": "DiskFull", "instance": "a", "site": "s1"}, ingest.StatusResolved))
+		byRule := map[string]Status{}
+		for _, inc := range h.e.Incidents(Filter{}) {
+			byRule[inc.Rule] = inc.Status
+		}
+		if byRule["host-resources"] != StatusOpen || byRule["disk-by-site"] != StatusOpen {
+			t.Errorf("got %v, want host-resources and disk-by-site open", byRule)
+		}
+	})
+}
+
+// Submit from many goroutines while the API reads: run with -race.
+func TestConcurrentSubmitAndRead(t *testing.T) {
+	set := loadExample(t, "retail")
+	rec := &recorder{}
+	e := New(Options{Shards: 4}, set, rec, prometheus.NewRegistry(), zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	for !e.isRunning() {
+		runtime.Gosched()
+	}
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				ev := event(map[string]string{"alertname": "ScannerDown", "chain": "c", "firmware": "1",
+					"store": fmt.Sprint(i % 40), "device": fmt.Sprintf("%d-%d", w, i)}, 0)
+				for {
+					err := e.Submit(context.Background(), []ingest.Event{ev})
+					if errors.Is(err, ingest.ErrBackpressure) {
+						runtime.Gosched()
+						continue
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					break
+				}
+				if i%50 == 0 {
+					_ = e.Incidents(Filter{Status: StatusOpen})
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < 8; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	<-done
+	stores := e.Incidents(Filter{Rule: "store-scanners"})
+	if len(stores) != 40 {
+		t.Fatalf("got %d store incidents, want 40", len(stores))
+	}
+	total := 0
+	for _, s := range stores {
+		total += s.SignalCount
+	}
+	if total != 1600 {
+		t.Errorf("got %d signals over all store incidents, want 1600 (none lost)", total)
+	}
+}
