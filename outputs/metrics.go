@@ -1,0 +1,93 @@
+package outputs
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	deliveries *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	depth      *prometheus.GaugeVec
+	routed     *prometheus.CounterVec
+	unrouted   prometheus.Counter
+	dropped    *prometheus.CounterVec
+}
+
+// newMetrics registers the outputs metrics with reg (none when nil). When a
+// previous Dispatcher on the same registry registered them (a config
+// reload), its collectors are shared.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_outputs_deliveries_total",
+			Help: "Delivery outcomes by sink: success; retry (an attempt failed and will be retried); failed (the change was dropped after a permanent error or the last retry).",
+		}, []string{"sink", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "corrd_outputs_delivery_duration_seconds",
+			Help:    "Duration of one delivery attempt, by sink.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"sink"}),
+		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "corrd_outputs_queue_depth",
+			Help: "Changes waiting for delivery, the one in delivery included, by sink.",
+		}, []string{"sink"}),
+		routed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_outputs_changes_routed_total",
+			Help: "Changes queued for a sink.",
+		}, []string{"sink"}),
+		unrouted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corrd_outputs_changes_unrouted_total",
+			Help: "Changes that matched no route.",
+		}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_outputs_changes_dropped_total",
+			Help: "Changes discarded without a finished delivery: published after shutdown began, or still queued when the shutdown deadline passed.",
+		}, []string{"sink"}),
+	}
+	var errs []error
+	m.deliveries = register(reg, m.deliveries, &errs)
+	m.duration = register(reg, m.duration, &errs)
+	m.depth = register(reg, m.depth, &errs)
+	m.routed = register(reg, m.routed, &errs)
+	m.unrouted = register(reg, m.unrouted, &errs)
+	m.dropped = register(reg, m.dropped, &errs)
+	return m, errors.Join(errs...)
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, errs *[]error) C {
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		*errs = append(*errs, err)
+	}
+	return c
+}
+
+// sinkMetrics are one sink's children of the metrics.
+type sinkMetrics struct {
+	success, retry, failed prometheus.Counter
+	duration               prometheus.Observer
+	depth                  prometheus.Gauge
+	routed, dropped        prometheus.Counter
+}
+
+func (m *metrics) forSink(name string) sinkMetrics {
+	return sinkMetrics{
+		success:  m.deliveries.WithLabelValues(name, "success"),
+		retry:    m.deliveries.WithLabelValues(name, "retry"),
+		failed:   m.deliveries.WithLabelValues(name, "failed"),
+		duration: m.duration.WithLabelValues(name),
+		depth:    m.depth.WithLabelValues(name),
+		routed:   m.routed.WithLabelValues(name),
+		dropped:  m.dropped.WithLabelValues(name),
+	}
+}
