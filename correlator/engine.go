@@ -132,8 +132,9 @@ func (e *Engine) SetRules(set *rules.Set) {
 // Rules returns the rule set in use.
 func (e *Engine) Rules() *rules.Set { return e.rules.Load().set }
 
-// Run runs the shards until ctx is done, then correlates what is already
-// queued and returns.
+// Run runs the shards until ctx is done. Then it correlates what is already
+// queued, emits the changes that group_wait or update coalescing were holding
+// back, and returns.
 func (e *Engine) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -153,6 +154,20 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.runMu.Unlock()
 	close(stop)
 	wg.Wait()
+	// Correlate what is still queued, including notes shards send each
+	// other while doing so, then flush what timers were holding back.
+	for more := true; more; {
+		more = false
+		for _, s := range e.shards {
+			if s.drainOnce() {
+				more = true
+			}
+		}
+	}
+	now := time.Now()
+	for _, s := range e.shards {
+		s.flushHeld(now)
+	}
 	return nil
 }
 

@@ -341,3 +341,22 @@ func TestConcurrentSubmitAndRead(t *testing.T) {
 		t.Errorf("got %d signals over all store incidents, want 1600 (none lost)", total)
 	}
 }
+
+// Stopping the engine emits what group_wait and update coalescing held back.
+func TestStopFlushesHeldChanges(t *testing.T) {
+	set := loadExample(t, "retail")
+	synctest.Test(t, func(t *testing.T) {
+		h := startEngine(t, Options{Shards: 2}, set)
+		// store-scanners has a 10s group_wait: nothing is out yet.
+		h.submit(event(map[string]string{"alertname": "ScannerDown", "chain": "ica", "store": "1", "device": "a"}, 0))
+		h.advance(time.Second)
+		if n := len(h.rec.all()); n != 0 {
+			t.Fatalf("got %d changes inside group_wait, want 0", n)
+		}
+		h.stop()
+		cs := h.rec.all()
+		if len(cs) != 1 || cs[0].Type != ChangeOpened {
+			t.Fatalf("got %v after stop, want one opened change", cs)
+		}
+	})
+}

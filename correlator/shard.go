@@ -130,18 +130,21 @@ func (s *shard) run(stop <-chan struct{}) {
 			s.fireTimers(time.Now())
 			s.mu.Unlock()
 		case <-stop:
-			s.drain()
 			return
 		}
 	}
 }
 
-// drain correlates what is queued when the engine stops.
-func (s *shard) drain() {
+// drainOnce correlates what is queued for the shard and reports whether
+// there was anything. The engine calls it after the shard goroutines have
+// stopped.
+func (s *shard) drainOnce() bool {
+	did := false
 	for {
 		select {
 		case batch := <-s.events:
 			s.handleBatch(batch)
+			did = true
 			continue
 		default:
 		}
@@ -149,9 +152,29 @@ func (s *shard) drain() {
 		empty := len(s.inbox) == 0
 		s.inboxMu.Unlock()
 		if empty {
-			return
+			return did
 		}
 		s.handleInbox()
+		did = true
+	}
+}
+
+// flushHeld emits what timers were holding back when the engine stops:
+// openings inside their group_wait and coalesced updates, so that sinks
+// learn every transition that happened.
+func (s *shard) flushHeld(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, inc := range s.byID {
+		if inc.status != StatusOpen {
+			continue
+		}
+		if !inc.announced {
+			s.announce(inc, now)
+		} else if inc.dirty {
+			inc.dirty, inc.updateDue = false, time.Time{}
+			s.emit(inc, ChangeUpdated, now, 0)
+		}
 	}
 }
 
