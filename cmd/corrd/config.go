@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/corrd/corrd/correlator"
+	"github.com/corrd/corrd/rules"
+)
+
+// Config is corrd's top-level configuration file.
+type Config struct {
+	Web        WebConfig          `yaml:"web"`
+	Ingest     IngestConfig       `yaml:"ingest"`
+	Correlator correlator.Options `yaml:"correlator"`
+	// RuleFiles are globs; relative ones are resolved against the
+	// directory of the configuration file.
+	RuleFiles []string `yaml:"rule_files"`
+	// Priority replaces the default impact x urgency matrix as a whole.
+	Priority *rules.Matrix `yaml:"priority"`
+	Outputs  outputsConfig `yaml:"outputs"`
+}
+
+// WebConfig is the HTTP server serving the API, metrics and webhooks.
+type WebConfig struct {
+	ListenAddress string         `yaml:"listen_address"`
+	ReadTimeout   rules.Duration `yaml:"read_timeout"`
+}
+
+// IngestConfig configures the event sources.
+type IngestConfig struct {
+	// Alertmanager is the webhook receiver; nil (`alertmanager: null`)
+	// disables it.
+	Alertmanager *alertmanagerConfig `yaml:"alertmanager"`
+}
+
+// The defaults of the settings corrd itself owns.
+const (
+	defaultListenAddress = "127.0.0.1:9480"
+	defaultReadTimeout   = 30 * time.Second
+)
+
+func defaultConfig() *Config {
+	return &Config{
+		Web: WebConfig{
+			ListenAddress: defaultListenAddress,
+			ReadTimeout:   rules.Duration(defaultReadTimeout),
+		},
+		Ingest: IngestConfig{Alertmanager: &alertmanagerConfig{}},
+	}
+}
+
+// parseConfig decodes a configuration strictly (unknown fields are errors)
+// over the defaults. It does not validate.
+func parseConfig(data []byte) (*Config, error) {
+	cfg := defaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlErrors(data, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more than one YAML document")
+	}
+	if cfg.Priority == nil {
+		m := rules.DefaultMatrix()
+		cfg.Priority = &m
+	}
+	return cfg, nil
+}
+
+// yamlErrors splits a decoding error into one error per problem and names
+// the path of each in the document where its line allows:
+// "line 3: field foo not found in type main.WebConfig" becomes
+// "web.foo: unknown field (line 3)".
+func yamlErrors(data []byte, err error) error {
+	msgs := []string{err.Error()}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		root = yaml.Node{}
+	}
+	errs := make([]error, len(msgs))
+	for i, msg := range msgs {
+		errs[i] = errors.New(msg)
+		m := lineMsg.FindStringSubmatch(msg)
+		if m == nil {
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		text, name := m[2], ""
+		if f := unknownField.FindStringSubmatch(text); f != nil {
+			text, name = "unknown field", f[1]
+		}
+		if p := pathAt(&root, line, name, ""); p != "" {
+			errs[i] = fmt.Errorf("%s: %s (line %d)", p, text, line)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var (
+	lineMsg      = regexp.MustCompile(`^line (\d+): (.*)$`)
+	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+)
+
+// pathAt returns the path of the first mapping key (named name, when name
+// is set) or sequence item on line, "" if there is none.
+func pathAt(n *yaml.Node, line int, name, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p := pathAt(c, line, name, prefix); p != "" {
+				return p
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if prefix != "" {
+				p = prefix + "." + p
+			}
+			if k.Line == line && (name == "" || k.Value == name) {
+				return p
+			}
+			if p := pathAt(v, line, name, p); p != "" {
+				return p
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", prefix, i)
+			if c.Line == line && c.Kind == yaml.ScalarNode && name == "" {
+				return p
+			}
+			if p := pathAt(c, line, name, p); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// Validate reports every problem of the configuration, each prefixed with
+// its path in the file.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	if c.Web.ListenAddress == "" {
+		add("web.listen_address: must not be empty")
+	} else if _, _, err := net.SplitHostPort(c.Web.ListenAddress); err != nil {
+		add("web.listen_address: %w", err)
+	}
+	if c.Web.ReadTimeout <= 0 {
+		add("web.read_timeout: must be > 0")
+	}
+
+	if am := c.Ingest.Alertmanager; am != nil {
+		errs = append(errs, am.Validate("ingest.alertmanager"))
+	}
+
+	o := c.Correlator
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"shards", o.Shards}, {"queue_size", o.QueueSize}, {"dedup_cache_bytes", o.DedupCacheBytes}} {
+		if f.v < 0 {
+			add("correlator.%s: must be >= 0", f.name)
+		}
+	}
+
+	// The rules loader checks the patterns themselves.
+	for i, p := range c.RuleFiles {
+		if p == "" {
+			add("rule_files[%d]: must not be empty", i)
+		}
+	}
+
+	if c.Priority != nil {
+		errs = append(errs, c.Priority.Validate("priority"))
+	}
+	errs = append(errs, c.Outputs.Validate("outputs"))
+	return errors.Join(errs...)
+}

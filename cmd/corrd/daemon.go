@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"github.com/corrd/corrd/correlator"
+	"github.com/corrd/corrd/ingest"
+	"github.com/corrd/corrd/rules"
+)
+
+// daemonOptions come from the command line.
+type daemonOptions struct {
+	src source
+	// listenAddress overrides web.listen_address when set.
+	listenAddress string
+	// storagePath is reserved for durable state; it is created at start.
+	storagePath string
+	// shutdownTimeout bounds the HTTP server's shutdown, flushTimeout the
+	// flush of queued deliveries.
+	shutdownTimeout time.Duration
+	flushTimeout    time.Duration
+}
+
+// daemon owns every long-running part of corrd and the goroutines that run
+// them.
+type daemon struct {
+	opts     daemonOptions
+	log      zerolog.Logger
+	cfg      *Config
+	engine   *correlator.Engine
+	disp     dispatcher
+	reloader *reloader
+	srv      *http.Server
+	ln       net.Listener
+	ready    atomic.Bool
+	// stopping is set when shutdown begins: components returning after it
+	// are not failures.
+	stopping atomic.Bool
+	// started is closed once every component runs.
+	started chan struct{}
+}
+
+// loader returns the daemon's load path: the configuration and its rules,
+// with the command line's overrides applied.
+func (o daemonOptions) loader() loadFunc {
+	return func() (*Config, *rules.Set, error) {
+		cfg, set, err := load(o.src)
+		if err != nil {
+			return nil, nil, err
+		}
+		if o.listenAddress != "" {
+			cfg.Web.ListenAddress = o.listenAddress
+		}
+		return cfg, set, nil
+	}
+}
+
+// newDaemon loads the configuration, builds every component and opens the
+// listener. Nothing runs until run.
+func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
+	load := opts.loader()
+	cfg, set, err := load()
+	if err != nil {
+		return nil, err
+	}
+	if opts.storagePath != "" {
+		if err := os.MkdirAll(opts.storagePath, 0o750); err != nil {
+			return nil, fmt.Errorf("storage path: %w", err)
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	d := &daemon{opts: opts, log: log, cfg: cfg, started: make(chan struct{})}
+	d.disp, err = newDispatcher(cfg.Outputs, reg, component(log, "outputs"))
+	if err != nil {
+		return nil, fmt.Errorf("outputs: %w", err)
+	}
+	// From here on, an error must close the dispatcher.
+	d.engine = correlator.New(cfg.Correlator, set, d.disp, reg, component(log, "correlator"))
+	d.reloader = newReloader(cfg, load, d.engine.SetRules, reg, component(log, "reload"))
+	if err := d.listen(reg); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), opts.flushTimeout)
+		defer cancel()
+		return nil, errors.Join(err, d.disp.Close(ctx))
+	}
+	return d, nil
+}
+
+func (d *daemon) listen(reg *prometheus.Registry) error {
+	var receivers []receiver
+	if am := d.cfg.Ingest.Alertmanager; am != nil {
+		r, err := newAlertmanagerReceiver(*am, d.engine, ingest.NewMetrics(reg), reg, component(d.log, "alertmanager"))
+		if err != nil {
+			return fmt.Errorf("ingest.alertmanager: %w", err)
+		}
+		receivers = append(receivers, r)
+	}
+	webLog := component(d.log, "web")
+	h, err := newWebHandler(webDeps{
+		incidents: d.engine,
+		receivers: receivers,
+		gatherer:  reg,
+		ready:     d.ready.Load,
+		reload:    d.reloader.Reload,
+		log:       webLog,
+	})
+	if err != nil {
+		return err
+	}
+	d.ln, err = net.Listen("tcp", d.cfg.Web.ListenAddress)
+	if err != nil {
+		return err
+	}
+	timeout := time.Duration(d.cfg.Web.ReadTimeout)
+	d.srv = &http.Server{
+		Handler:           h,
+		ReadTimeout:       timeout,
+		ReadHeaderTimeout: timeout,
+		ErrorLog:          stdlog.New(webLog, "", 0),
+	}
+	for _, r := range receivers {
+		webLog.Info().Str("path", r.path).Msg("webhook receiver mounted")
+	}
+	return nil
+}
+
+// addr is the address the HTTP server listens on.
+func (d *daemon) addr() net.Addr { return d.ln.Addr() }
+
+func component(log zerolog.Logger, name string) zerolog.Logger {
+	return log.With().Str("component", name).Logger()
+}
+
+// run runs the daemon until ctx ends or a component fails, and reloads on
+// every value from hup. Shutdown stops accepting events first (HTTP), lets
+// the engine drain its queue, then flushes the outputs. It returns once
+// every goroutine it started has returned.
+func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
+	var wg sync.WaitGroup
+	// Each goroutine sends at most one error.
+	fatal := make(chan error, 3)
+
+	// The engine and the outputs are stopped in order below, not by ctx:
+	// the outputs by Close, which flushes, and only then by their context.
+	dispCtx, stopDisp := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDisp()
+	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+
+	wg.Go(func() {
+		err := d.disp.Run(dispCtx)
+		if !d.stopping.Load() {
+			fatal <- fmt.Errorf("outputs stopped: %w", orStopped(err))
+		}
+	})
+	engineDone := make(chan struct{})
+	wg.Go(func() {
+		defer close(engineDone)
+		err := d.engine.Run(engCtx)
+		if !d.stopping.Load() {
+			fatal <- fmt.Errorf("correlator stopped: %w", orStopped(err))
+		}
+	})
+	d.ready.Store(true)
+
+	wg.Go(func() {
+		if err := d.srv.Serve(d.ln); !errors.Is(err, http.ErrServerClosed) {
+			fatal <- fmt.Errorf("web server: %w", err)
+		}
+	})
+	hupCtx, stopHup := context.WithCancel(ctx)
+	defer stopHup()
+	wg.Go(func() {
+		for {
+			select {
+			case <-hupCtx.Done():
+				return
+			case <-hup:
+				_ = d.reloader.Reload() // logged and exported by Reload
+			}
+		}
+	})
+	d.log.Info().Str("address", d.addr().String()).Str("config", d.opts.src.String()).Msg("corrd started")
+	close(d.started)
+
+	var err error
+	select {
+	case <-ctx.Done():
+		d.log.Info().Msg("shutting down")
+	case err = <-fatal:
+		d.log.Error().Err(err).Msg("shutting down")
+	}
+	d.stopping.Store(true)
+	d.ready.Store(false)
+	stopHup()
+
+	sctx, cancel := context.WithTimeout(context.Background(), d.opts.shutdownTimeout)
+	if serr := d.srv.Shutdown(sctx); serr != nil {
+		d.log.Warn().Err(serr).Msg("web server shutdown timed out; closing connections")
+		_ = d.srv.Close()
+	}
+	cancel()
+
+	stopEngine()
+	<-engineDone
+
+	fctx, cancel := context.WithTimeout(context.Background(), d.opts.flushTimeout)
+	if ferr := d.disp.Close(fctx); ferr != nil {
+		d.log.Error().Err(ferr).Msg("flush outputs")
+	}
+	cancel()
+	stopDisp()
+
+	wg.Wait()
+	d.log.Info().Msg("corrd stopped")
+	return err
+}
+
+var errStopped = errors.New("stopped unexpectedly")
+
+func orStopped(err error) error {
+	if err == nil {
+		return errStopped
+	}
+	return err
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+)
+
+const testAlert = `{"version":"4","status":"firing","receiver":"corrd","groupKey":"{}:{}",
+"alerts":[{"status":"firing","labels":{"alertname":"RegisterDown","store":"s1","register":"r1"},
+"annotations":{"summary":"register down"},"startsAt":"2025-01-01T10:00:00Z","endsAt":"0001-01-01T00:00:00Z"}]}`
+
+// TestDaemonLifecycle starts the daemon on an ephemeral loopback port,
+// feeds it one alert, reloads it good and bad, and stops it: the change the
+// alert caused must have been flushed to the jsonl sink by then.
+func TestDaemonLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "changes.jsonl")
+	files := writeFiles(t, map[string]string{
+		"corrd.yml": `
+web: {listen_address: "127.0.0.1:0"}
+rule_files: [rules/*.yml]
+outputs:
+  sinks:
+    - name: file
+      type: jsonl
+      jsonl: {path: "` + out + `"}
+`,
+		"rules/store.yml": validRules,
+	})
+	storage := filepath.Join(dir, "data")
+	d, err := newDaemon(daemonOptions{
+		src:             source{file: filepath.Join(files, "corrd.yml")},
+		storagePath:     storage,
+		shutdownTimeout: 5 * time.Second,
+		flushTimeout:    5 * time.Second,
+	}, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(storage); err != nil || !fi.IsDir() {
+		t.Errorf("storage path not created: %v", err)
+	}
+	base := "http://" + d.addr().String()
+	if !strings.HasPrefix(d.addr().String(), "127.0.0.1:") {
+		t.Errorf("listening on %s, want loopback", d.addr())
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	hup := make(chan os.Signal)
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx, hup) }()
+	<-d.started
+
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	post := func(path, body string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	if code, _ := get("/-/ready"); code != http.StatusOK {
+		t.Errorf("ready: %d, want 200", code)
+	}
+	code, body := get("/metrics")
+	for _, want := range []string{"corrd_config_last_reload_successful 1", "go_goroutines", "process_start_time_seconds"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics (%d) lack %q", code, want)
+		}
+	}
+	if code, body := post("/api/v1/ingest/alertmanager", testAlert); code != http.StatusOK {
+		t.Errorf("webhook: %d %s", code, body)
+	}
+	if code, body := get("/api/v1/incidents?status=bogus"); code != http.StatusBadRequest {
+		t.Errorf("bad status: %d %s", code, body)
+	}
+
+	// A failed reload keeps the running rules and flips the gauge.
+	rulesFile := filepath.Join(files, "rules", "store.yml")
+	if err := os.WriteFile(rulesFile, []byte(brokenRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := post("/-/reload", ""); code != http.StatusInternalServerError || !strings.Contains(body, `rules[1] "store-power"`) {
+		t.Errorf("bad reload: %d %q", code, body)
+	}
+	if got := testutil.ToFloat64(d.reloader.successful); got != 0 {
+		t.Errorf("successful after a bad reload: %v", got)
+	}
+	if err := os.WriteFile(rulesFile, []byte(validRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := post("/-/reload", ""); code != http.StatusOK {
+		t.Errorf("good reload: %d %q", code, body)
+	}
+	if got := testutil.ToFloat64(d.reloader.successful); got != 1 {
+		t.Errorf("successful after a good reload: %v", got)
+	}
+
+	// SIGHUP: break the rules again; the unbuffered send returns once the
+	// reload loop has the signal, and run waits for that reload to end.
+	if err := os.WriteFile(rulesFile, []byte(brokenRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hup <- os.Interrupt
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := testutil.ToFloat64(d.reloader.successful); got != 0 {
+		t.Errorf("successful after a bad SIGHUP reload: %v", got)
+	}
+	if _, err := http.Get(base + "/-/healthy"); err == nil {
+		t.Error("server still answering after shutdown")
+	}
+
+	// The engine drained, then the outputs flushed.
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatalf("no output: %v", err)
+	}
+	defer f.Close()
+	var types []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("bad line %q: %v", sc.Text(), err)
+		}
+		types = append(types, sc.Text())
+	}
+	if len(types) == 0 || !strings.Contains(types[0], "store-power") {
+		t.Errorf("output %q, want the store-power incident's change", types)
+	}
+}
+
+func TestNewDaemonListenError(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"corrd.yml": "rule_files: []\noutputs: {sinks: []}\n"})
+	_, err := newDaemon(daemonOptions{
+		src:           source{file: filepath.Join(dir, "corrd.yml")},
+		listenAddress: "127.0.0.1:-1",
+		flushTimeout:  time.Second,
+	}, zerolog.Nop())
+	if err == nil {
+		t.Fatal("newDaemon succeeded on a bad listen address")
+	}
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/corrd/corrd/correlator"
+)
+
+// incidentReader is what the API reads from the engine.
+type incidentReader interface {
+	Incidents(correlator.Filter) []correlator.Incident
+	Incident(id string) (correlator.Incident, bool)
+}
+
+var _ incidentReader = (*correlator.Engine)(nil)
+
+// webDeps are the parts of the daemon the HTTP server exposes.
+type webDeps struct {
+	incidents incidentReader
+	// receivers are the webhook sources, mounted at their paths.
+	receivers []receiver
+	gatherer  prometheus.Gatherer
+	// ready reports whether the engine and the outputs run.
+	ready  func() bool
+	reload func() error
+	log    zerolog.Logger
+}
+
+// newWebHandler builds corrd's HTTP routes.
+func newWebHandler(d webDeps) (http.Handler, error) {
+	mux := http.NewServeMux()
+	for _, r := range d.receivers {
+		if err := handle(mux, r.path, r.handler); err != nil {
+			return nil, fmt.Errorf("mount receiver: %w", err)
+		}
+	}
+	api := incidentAPI{src: d.incidents, log: d.log}
+	routes := []struct {
+		pattern string
+		h       http.Handler
+	}{
+		{"GET /api/v1/incidents", http.HandlerFunc(api.list)},
+		{"GET /api/v1/incidents/{id}", http.HandlerFunc(api.get)},
+		{"/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{})},
+		{"GET /-/healthy", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprintln(w, "corrd is healthy.")
+		})},
+		{"GET /-/ready", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			if !d.ready() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "corrd is not ready.")
+				return
+			}
+			fmt.Fprintln(w, "corrd is ready.")
+		})},
+		{"POST /-/reload", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			if err := d.reload(); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprintln(w, "reloaded.")
+		})},
+	}
+	for _, rt := range routes {
+		if err := handle(mux, rt.pattern, rt.h); err != nil {
+			return nil, err
+		}
+	}
+	return mux, nil
+}
+
+// handle registers a route, turning ServeMux's panic on a conflicting
+// pattern (a receiver path such as /metrics) into an error.
+func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("route %q: %v", pattern, r)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}
+
+type incidentAPI struct {
+	src incidentReader
+	log zerolog.Logger
+}
+
+func (a incidentAPI) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := correlator.Filter{Rule: q.Get("rule")}
+	switch s := correlator.Status(q.Get("status")); s {
+	case "":
+	case correlator.StatusOpen, correlator.StatusResolved, correlator.StatusClosed:
+		f.Status = s
+	default:
+		a.writeJSON(w, http.StatusBadRequest, apiError{
+			Error: fmt.Sprintf("unknown status %q (want open, resolved or closed)", s),
+		})
+		return
+	}
+	incs := a.src.Incidents(f)
+	if incs == nil {
+		incs = []correlator.Incident{}
+	}
+	a.writeJSON(w, http.StatusOK, struct {
+		Incidents []correlator.Incident `json:"incidents"`
+	}{incs})
+}
+
+func (a incidentAPI) get(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	inc, ok := a.src.Incident(id)
+	if !ok {
+		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("incident %q not found", id)})
+		return
+	}
+	a.writeJSON(w, http.StatusOK, inc)
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func (a incidentAPI) writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		a.log.Debug().Err(err).Msg("write response")
+	}
+}

@@ -1,0 +1,63 @@
+package main
+
+// The calls into the source, output and rule-loading packages, in one place.
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/corrd/corrd/correlator"
+	"github.com/corrd/corrd/ingest"
+	"github.com/corrd/corrd/ingest/alertmanager"
+	"github.com/corrd/corrd/outputs"
+	"github.com/corrd/corrd/rules"
+)
+
+type (
+	alertmanagerConfig = alertmanager.Config
+	outputsConfig      = outputs.Config
+)
+
+// dispatcher is what the daemon needs of the outputs: it takes the
+// engine's changes, runs its deliveries until its context ends, and Close
+// flushes the queued ones.
+type dispatcher interface {
+	correlator.Publisher
+	Run(ctx context.Context) error
+	Close(ctx context.Context) error
+}
+
+var _ dispatcher = (*outputs.Dispatcher)(nil)
+
+func newDispatcher(cfg outputsConfig, reg prometheus.Registerer, log zerolog.Logger) (dispatcher, error) {
+	d, err := outputs.New(cfg, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// receiver is an HTTP event source mounted on the web server.
+type receiver struct {
+	path    string
+	handler http.Handler
+}
+
+func newAlertmanagerReceiver(cfg alertmanagerConfig, sub ingest.Submitter, m *ingest.Metrics, reg prometheus.Registerer, log zerolog.Logger) (receiver, error) {
+	r, err := alertmanager.New("alertmanager", cfg, sub, m, reg, log)
+	if err != nil {
+		return receiver{}, err
+	}
+	return receiver{path: r.Path(), handler: r}, nil
+}
+
+// loadRules loads and compiles rule files: OS paths, or paths in src.fsys.
+func loadRules(src source, paths []string, m rules.Matrix) (*rules.Set, error) {
+	if src.fsys != nil {
+		return rules.LoadFS(src.fsys, paths, m)
+	}
+	return rules.Load(paths, m)
+}
