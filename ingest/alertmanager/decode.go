@@ -101,7 +101,8 @@ func (d *decoder) decode(data []byte, name string, arrival time.Time) (batch, *r
 
 // big reports whether d holds more memory than is worth pooling.
 func (d *decoder) big(limit int) bool {
-	return cap(d.events) > maxPooledAlerts || cap(d.buf) > limit || cap(d.str) > limit || cap(d.version) > limit
+	spans := (cap(d.labels) + cap(d.annotations)) * 32
+	return cap(d.events) > maxPooledAlerts || cap(d.buf) > limit || cap(d.str) > limit || cap(d.version) > limit || spans > limit
 }
 
 func (d *decoder) resetAlerts() {

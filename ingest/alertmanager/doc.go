@@ -90,7 +90,9 @@
 // Messages are parsed in one pass by a small JSON parser (parse.go,
 // decode.go) that reads them exactly as encoding/json would read them into
 // the structs of decode_test.go; the FuzzDecode target compares the two.
-// On a 100-alert message it is about 20 times faster than encoding/json,
+// On a 100-alert message it is several times faster than encoding/json,
 // with 3 allocations per alert (its label text, its label slice, its Raw)
 // and a few per request. Body buffers and parser state are pooled.
+//
+//	go test -run XXX -bench . ./ingest/alertmanager/
 package alertmanager

@@ -106,7 +106,7 @@ receivers:
 		}
 	}()
 
-	start := time.Now().UTC().Truncate(time.Second)
+	start := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
 	post := func(endsAt string) {
 		t.Helper()
 		body := fmt.Sprintf(`[{"labels":{"alertname":"E2ELinkDown","store":"0412","severity":"critical"},
@@ -116,10 +116,10 @@ receivers:
 			resp, err := http.Post("http://"+amAddr+"/api/v2/alerts", "application/json", bytes.NewBufferString(body))
 			if err == nil {
 				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("post alerts to Alertmanager: status %s", resp.Status)
 				}
-				err = fmt.Errorf("status %s", resp.Status)
+				return
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("post alerts to Alertmanager: %v", err)

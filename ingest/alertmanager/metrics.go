@@ -51,6 +51,7 @@ var reasons = [...]string{
 
 // metrics are one Receiver's metrics, curried with its source name.
 type metrics struct {
+	requestsVec     *prometheus.CounterVec // curried with the source
 	requests        map[int]prometheus.Counter
 	duration        prometheus.Observer
 	alerts          prometheus.Observer
@@ -107,6 +108,7 @@ func newMetrics(reg prometheus.Registerer, name string, m *ingest.Metrics) (*met
 	}
 
 	mt := &metrics{
+		requestsVec:     requests.MustCurryWith(prometheus.Labels{"source": name}),
 		requests:        make(map[int]prometheus.Counter, len(answerCodes)),
 		duration:        duration.WithLabelValues(name),
 		alerts:          alerts.WithLabelValues(name),
@@ -116,12 +118,20 @@ func newMetrics(reg prometheus.Registerer, name string, m *ingest.Metrics) (*met
 		rejected:        make(map[string]prometheus.Counter, len(reasons)),
 	}
 	for _, c := range answerCodes {
-		mt.requests[c] = requests.WithLabelValues(name, strconv.Itoa(c))
+		mt.requests[c] = mt.requestsVec.WithLabelValues(strconv.Itoa(c))
 	}
 	for _, r := range reasons {
 		mt.rejected[r] = m.Rejected.WithLabelValues(name, kind, r)
 	}
 	return mt, nil
+}
+
+// request returns the request counter of an HTTP code.
+func (m *metrics) request(code int) prometheus.Counter {
+	if c, ok := m.requests[code]; ok {
+		return c
+	}
+	return m.requestsVec.WithLabelValues(strconv.Itoa(code))
 }
 
 // register registers c, or returns the equal collector registered before.

@@ -2,7 +2,6 @@ package alertmanager
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"unicode"
@@ -13,10 +12,11 @@ import (
 // This file is a single-pass JSON parser for webhook messages. It accepts
 // exactly the documents encoding/json accepts, and reads them as
 // json.Unmarshal would read them into the message struct of
-// decode_ref_test.go (case-insensitive keys, later duplicates win, invalid
-// UTF-8 and lone surrogates replaced by U+FFFD). It is about 20 times faster
-// than encoding/json here and allocates only what the events keep; the
-// differential fuzz target FuzzDecode holds the two to the same results.
+// decode_test.go (case-insensitive keys, later duplicates win, invalid
+// UTF-8 and lone surrogates replaced by U+FFFD). On 100-alert messages it
+// is several times faster than encoding/json and allocates 20 times less
+// often (BenchmarkDecode100Alerts against BenchmarkDecodeReference100Alerts);
+// the differential fuzz target FuzzDecode holds the two to the same results.
 
 // maxDepth is encoding/json's nesting limit.
 const maxDepth = 10000
@@ -256,12 +256,6 @@ func (s *scanner) string() ([]byte, error) {
 	start := s.pos + 1
 	i := start
 	for i < len(data) {
-		for i+8 <= len(data) && !special8(binary.LittleEndian.Uint64(data[i:])) {
-			i += 8
-		}
-		if i >= len(data) {
-			break
-		}
 		c := data[i]
 		if plain[c] {
 			i++
@@ -363,15 +357,6 @@ var plain = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// special8 reports whether any of the 8 bytes of w may not be plain: '"',
-// '\\', a control character or a byte of a multi-byte UTF-8 sequence.
-func special8(w uint64) bool {
-	const lsb, msb = 0x0101010101010101, 0x8080808080808080
-	q := w ^ (lsb * '"')
-	b := w ^ (lsb * '\\')
-	return ((q-lsb)&^q|(b-lsb)&^b|(w-lsb*0x20)&^w|w)&msb != 0
-}
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 

@@ -32,8 +32,7 @@ type Receiver struct {
 	auth    *authenticator
 	sub     ingest.Submitter
 	m       *metrics
-	log     zerolog.Logger
-	sampled zerolog.Logger // for rejected input, which may come in floods
+	log     zerolog.Logger // sampled: refused input may come in floods
 	now     func() time.Time
 }
 
@@ -73,8 +72,8 @@ func New(name string, cfg Config, sub ingest.Submitter, m *ingest.Metrics, reg p
 	if r.m, err = newMetrics(reg, name, m); err != nil {
 		return nil, fmt.Errorf("alertmanager %s: register metrics: %w", name, err)
 	}
-	r.log = log.With().Str("component", "ingest/alertmanager").Str("source", name).Logger()
-	r.sampled = r.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
+	r.log = log.With().Str("component", "ingest/alertmanager").Str("source", name).Logger().
+		Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 	return r, nil
 }
 
@@ -88,7 +87,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	arrival := r.now()
 	start := time.Now()
 	code := r.serve(w, req, arrival)
-	r.m.requests[code].Inc()
+	r.m.request(code).Inc()
 	r.m.duration.Observe(time.Since(start).Seconds())
 }
 
@@ -185,12 +184,12 @@ func (r *Receiver) submitFailed(w http.ResponseWriter, req *http.Request, err er
 		reason = reasonCanceled
 	default:
 		r.m.rejected[reasonSubmitError].Inc()
-		r.sampled.Error().Err(err).Int("alerts", n).Msg("submit alerts")
+		r.log.Error().Err(err).Int("alerts", n).Msg("submit alerts")
 		writeError(w, http.StatusInternalServerError, "submit alerts: internal error")
 		return http.StatusInternalServerError
 	}
 	r.m.rejected[reason].Inc()
-	r.sampled.Warn().Err(err).Int("alerts", n).Str("remote", req.RemoteAddr).Msg("alerts not accepted, asked sender to retry")
+	r.log.Warn().Err(err).Int("alerts", n).Str("remote", req.RemoteAddr).Msg("alerts not accepted, asked sender to retry")
 	w.Header().Set("Retry-After", retryAfter)
 	writeError(w, http.StatusServiceUnavailable, "correlator busy, retry later: "+err.Error())
 	return http.StatusServiceUnavailable
@@ -199,7 +198,7 @@ func (r *Receiver) submitFailed(w http.ResponseWriter, req *http.Request, err er
 // refuse answers a refused request and counts it.
 func (r *Receiver) refuse(w http.ResponseWriter, req *http.Request, e *requestError) int {
 	r.m.rejected[e.reason].Inc()
-	r.sampled.Warn().Str("reason", e.reason).Str("error", e.msg).Str("remote", req.RemoteAddr).Int("code", e.code).
+	r.log.Warn().Str("reason", e.reason).Str("error", e.msg).Str("remote", req.RemoteAddr).Int("code", e.code).
 		Msg("request refused")
 	writeError(w, e.code, e.msg)
 	return e.code

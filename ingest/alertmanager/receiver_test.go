@@ -84,7 +84,7 @@ func (h *harness) received() float64 {
 }
 
 func (h *harness) requests(code int) float64 {
-	return testutil.ToFloat64(h.r.m.requests[code])
+	return testutil.ToFloat64(h.r.m.request(code))
 }
 
 func readTestdata(t testing.TB, name string) string {
