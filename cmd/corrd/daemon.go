@@ -45,6 +45,7 @@ type daemon struct {
 	reloader *reloader
 	srv      *http.Server
 	ln       net.Listener
+	sources  []ingest.Source
 	ready    atomic.Bool
 	// stopping is set when shutdown begins: components returning after it
 	// are not failures.
@@ -106,8 +107,9 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 
 func (d *daemon) listen(reg *prometheus.Registry) error {
 	var receivers []receiver
+	im := ingest.NewMetrics(reg)
 	if am := d.cfg.Ingest.Alertmanager; am != nil {
-		r, err := newAlertmanagerReceiver(*am, d.engine, ingest.NewMetrics(reg), reg, component(d.log, "alertmanager"))
+		r, err := newAlertmanagerReceiver(*am, d.engine, im, reg, component(d.log, "alertmanager"))
 		if err != nil {
 			return fmt.Errorf("ingest.alertmanager: %w", err)
 		}
@@ -127,6 +129,11 @@ func (d *daemon) listen(reg *prometheus.Registry) error {
 	}
 	d.ln, err = net.Listen("tcp", d.cfg.Web.ListenAddress)
 	if err != nil {
+		return err
+	}
+	d.sources, err = buildSources(&d.cfg.Ingest, im, reg, d.log)
+	if err != nil {
+		d.ln.Close()
 		return err
 	}
 	timeout := time.Duration(d.cfg.Web.ReadTimeout)
@@ -186,6 +193,20 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 			fatal <- fmt.Errorf("web server: %w", err)
 		}
 	})
+	// Listener sources stop with the web server, before the engine drains.
+	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSources()
+	var srcWG sync.WaitGroup
+	for _, src := range d.sources {
+		srcWG.Go(func() {
+			if err := src.Run(srcCtx, d.engine); err != nil && !d.stopping.Load() {
+				select {
+				case fatal <- fmt.Errorf("source %s: %w", src.Name(), err):
+				default:
+				}
+			}
+		})
+	}
 	hupCtx, stopHup := context.WithCancel(ctx)
 	defer stopHup()
 	wg.Go(func() {
@@ -218,6 +239,9 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 		_ = d.srv.Close()
 	}
 	cancel()
+
+	stopSources()
+	srcWG.Wait()
 
 	stopEngine()
 	<-engineDone

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,4 +61,36 @@ func loadRules(src source, paths []string, m rules.Matrix) (*rules.Set, error) {
 		return rules.LoadFS(src.fsys, paths, m)
 	}
 	return rules.Load(paths, m)
+}
+
+// sourceBuilder builds the listener sources (syslog, SNMP traps) one section
+// of the ingest config asks for. Builders open their sockets, so that a bad
+// address fails at start; the daemon runs the sources.
+type sourceBuilder func(cfg *IngestConfig, m *ingest.Metrics, reg prometheus.Registerer, log zerolog.Logger) ([]ingest.Source, error)
+
+// sourceBuilders are the listener kinds, in start order.
+var sourceBuilders = []sourceBuilder{}
+
+// buildSources builds every configured listener source. On error the ones
+// already built are closed.
+func buildSources(cfg *IngestConfig, m *ingest.Metrics, reg prometheus.Registerer, log zerolog.Logger) ([]ingest.Source, error) {
+	var out []ingest.Source
+	for _, b := range sourceBuilders {
+		srcs, err := b(cfg, m, reg, log)
+		if err != nil {
+			closeSources(out)
+			return nil, err
+		}
+		out = append(out, srcs...)
+	}
+	return out, nil
+}
+
+// closeSources releases sources that were built but will not run.
+func closeSources(srcs []ingest.Source) {
+	for _, s := range srcs {
+		if c, ok := s.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
 }
