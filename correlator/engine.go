@@ -293,6 +293,28 @@ func (e *Engine) Incident(id string) (Incident, bool) {
 	return Incident{}, false
 }
 
+// Errors of Ack.
+var (
+	ErrUnknownIncident = errors.New("no such incident")
+	ErrNotOpen         = errors.New("incident is not open")
+)
+
+// Ack records that by acknowledged the open incident id; the response time
+// runs from opening to the first acknowledgement. A second Ack changes
+// nothing and returns the incident.
+func (e *Engine) Ack(id, by string) (Incident, error) {
+	for _, s := range e.shards {
+		s.mu.Lock()
+		if _, ok := s.byID[id]; ok {
+			inc, err := s.ack(id, by, time.Now())
+			s.mu.Unlock()
+			return inc, err
+		}
+		s.mu.Unlock()
+	}
+	return Incident{}, ErrUnknownIncident
+}
+
 // QueueDepth returns the number of events waiting for correlation.
 func (e *Engine) QueueDepth() int { return int(e.queued.Load()) }
 

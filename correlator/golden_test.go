@@ -73,6 +73,9 @@ type goldenChange struct {
 	Revision    uint64         `json:"revision"`
 	PrevPrio    int            `json:"previous_priority,omitempty"`
 	FirstSeen   string         `json:"first_seen"`
+	Previous    string         `json:"previous,omitempty"`
+	Reopens     int            `json:"reopens,omitempty"`
+	Flapping    bool           `json:"flapping,omitempty"`
 	CommonLabel ingest.Labels  `json:"common_labels,omitempty"`
 }
 
@@ -219,6 +222,7 @@ func toGolden(c Change, start time.Time) goldenChange {
 		Firing: inc.FiringCount, Events: inc.EventCount, Breadth: inc.Breadth, Parent: inc.Parent,
 		Children: len(inc.Children), Revision: inc.Revision, PrevPrio: c.PreviousPriority,
 		FirstSeen: inc.FirstSeen.Sub(start).String(), CommonLabel: inc.CommonLabels,
+		Previous: inc.Previous, Reopens: inc.Reopens, Flapping: inc.Flapping,
 	}
 	for _, s := range inc.Signals {
 		if s.Absorbed {

@@ -29,6 +29,7 @@ const (
 	ChangeResolved        ChangeType = "resolved"
 	ChangeReopened        ChangeType = "reopened"
 	ChangeClosed          ChangeType = "closed"
+	ChangeAcknowledged    ChangeType = "acknowledged"
 )
 
 // Incident is a snapshot of one incident. Snapshots are values: the engine
@@ -75,8 +76,32 @@ type Incident struct {
 	ClosedAt   *time.Time     `json:"closed_at,omitempty"`
 	Parent     string         `json:"parent,omitempty"`
 	Children   []string       `json:"children,omitempty"`
+	// Previous is the incident of the same group this one follows, when it
+	// opened after the previous one was resolved and could no longer be
+	// reopened.
+	Previous string `json:"previous,omitempty"`
+	// Reopens counts how often the incident was reopened.
+	Reopens int `json:"reopens,omitempty"`
+	// Flapping is set when the incident reopened flapping.count times
+	// within flapping.within; it is then held open until stable.
+	Flapping bool `json:"flapping,omitempty"`
+	// AckedAt and AckedBy record the acknowledgement.
+	AckedAt *time.Time `json:"acked_at,omitempty"`
+	AckedBy string     `json:"acked_by,omitempty"`
 	// Revision increases by one with every emitted change.
 	Revision uint64 `json:"revision"`
+	// Timeline lists the incident's changes; only on single-incident reads.
+	Timeline []TimelineEntry `json:"timeline,omitempty"`
+}
+
+// TimelineEntry is one change in an incident's history.
+type TimelineEntry struct {
+	At       time.Time  `json:"at"`
+	Type     ChangeType `json:"type"`
+	Priority int        `json:"priority"`
+	Signals  int        `json:"signals"`
+	Firing   int        `json:"firing"`
+	Detail   string     `json:"detail,omitempty"`
 }
 
 // Signal is one distinct signal (fingerprint) within an incident.

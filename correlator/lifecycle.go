@@ -1,6 +1,7 @@
 package correlator
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/corrd/corrd/ingest"
@@ -8,7 +9,12 @@ import (
 
 // openIncident opens an incident of g with the given signals.
 func (s *shard) openIncident(g *group, sigs []pendingSig, now time.Time) *incState {
+	var previous string
+	if g.lastResolved != nil {
+		previous, g.lastResolved = g.lastResolved.id, nil
+	}
 	inc := &incState{
+		previous:   previous,
 		id:         incidentID(g.hash, now.UnixNano()),
 		rule:       g.rule,
 		matrix:     &g.set.Matrix,
@@ -114,12 +120,20 @@ func (s *shard) updateSignal(inc *incState, sig *sigState, ev *ingest.Event, now
 		sig.resolvedAt = ev.EventTime
 		inc.firing--
 		if inc.firing <= 0 && inc.openKids == 0 {
+			if inc.flapping {
+				// Held open until it has been stable for a while.
+				inc.stableAt = now.Add(inc.rule.FlapStableFor)
+				s.schedule(inc.stableAt, nil, inc)
+				s.markDirty(inc, now)
+				return
+			}
 			s.resolve(inc, now)
 			return
 		}
 	} else {
 		sig.resolvedAt = time.Time{}
 		inc.firing++
+		inc.stableAt = time.Time{}
 		if sig.severity = ev.Severity; sig.severity > inc.severity {
 			inc.severity = sig.severity
 		}
@@ -177,6 +191,10 @@ func (s *shard) checkIncident(inc *incState, now time.Time) {
 			inc.dirty = false
 			s.emit(inc, ChangeUpdated, now, 0)
 		}
+		if inc.flapping && inc.firing <= 0 && !inc.stableAt.IsZero() && !now.Before(inc.stableAt) {
+			s.resolve(inc, now)
+			return
+		}
 		if inc.rule.ResolveAfter > 0 && !inc.isParent && now.Sub(inc.lastArrive) >= inc.rule.ResolveAfter {
 			for _, sig := range inc.order {
 				if sig.status == ingest.StatusFiring {
@@ -206,8 +224,10 @@ func (s *shard) resolve(inc *incState, now time.Time) {
 	inc.resolvedAt = now
 	inc.dirty = false
 	inc.updateDue = time.Time{}
+	inc.stableAt = time.Time{}
 	g := inc.g
 	g.removeOpen(inc)
+	g.lastResolved = inc
 	if g.accepting(now) == nil {
 		s.setOpen(g.hash, false)
 	}
@@ -228,11 +248,90 @@ func (s *shard) close(inc *incState, now time.Time) {
 	s.emit(inc, ChangeClosed, now, 0)
 	delete(s.byID, inc.id)
 	s.e.m.closed.WithLabelValues(inc.rule.Name).Inc()
+	if inc.g.lastResolved == inc {
+		inc.g.lastResolved = nil
+		s.forgetIfIdle(inc.g)
+	}
 }
+
+// reopen makes a recently resolved incident open again with a new signal.
+func (s *shard) reopen(inc *incState, ev *ingest.Event, absorbed bool, now time.Time) {
+	g := inc.g
+	g.lastResolved = nil
+	inc.status = StatusOpen
+	inc.resolvedAt, inc.closeAt = time.Time{}, time.Time{}
+	inc.lastArrive = now
+	inc.reopens++
+	keep := inc.reopenTimes[:0]
+	for _, t := range inc.reopenTimes {
+		if now.Sub(t) <= inc.rule.FlapWithin {
+			keep = append(keep, t)
+		}
+	}
+	inc.reopenTimes = append(keep, now)
+	if inc.rule.FlapCount > 0 && len(inc.reopenTimes) >= inc.rule.FlapCount {
+		inc.flapping = true
+	}
+	g.open = append(g.open, inc)
+	s.setOpen(g.hash, true)
+	s.e.m.reopened.WithLabelValues(inc.rule.Name).Inc()
+	s.e.m.open.WithLabelValues(inc.rule.Name).Inc()
+	if sig, ok := inc.signals[ev.Fingerprint]; ok {
+		sig.count++
+		sig.lastSeen = ev.ArrivalTime
+		sig.status = ingest.StatusFiring
+		sig.resolvedAt = time.Time{}
+		sig.severity = ev.Severity
+		inc.events++
+		inc.firing++
+	} else {
+		fresh := s.addSignalQuiet(inc, newSig(ev, absorbed))
+		s.notifyParentsBreadth(inc, fresh)
+	}
+	inc.recomputePriority()
+	inc.dirty = false
+	s.emit(inc, ChangeReopened, now, 0)
+	s.notifyParentsReopened(inc)
+	s.scheduleQuiet(inc)
+}
+
+// ack records an acknowledgement.
+func (s *shard) ack(id, by string, now time.Time) (Incident, error) {
+	inc := s.byID[id]
+	if inc == nil {
+		return Incident{}, ErrUnknownIncident
+	}
+	if inc.status != StatusOpen {
+		return Incident{}, ErrNotOpen
+	}
+	if inc.ackedAt.IsZero() {
+		inc.ackedAt, inc.ackedBy = now, by
+		s.e.m.acked.WithLabelValues(inc.rule.Name).Inc()
+		s.emit(inc, ChangeAcknowledged, now, 0)
+	}
+	return inc.snapshot(true), nil
+}
+
+// maxTimeline bounds an incident's timeline; the first entries are kept.
+const maxTimeline = 500
 
 func (s *shard) emit(inc *incState, t ChangeType, now time.Time, prev int) {
 	inc.revision++
 	inc.lastEmit = now
+	if len(inc.timeline) < maxTimeline {
+		e := TimelineEntry{At: now, Type: t, Priority: inc.priority, Signals: len(inc.order) + inc.untracked, Firing: inc.firing}
+		switch {
+		case prev != 0:
+			e.Detail = fmt.Sprintf("priority %d -> %d", prev, inc.priority)
+		case t == ChangeAcknowledged:
+			e.Detail = "by " + inc.ackedBy
+		case t == ChangeReopened && inc.flapping:
+			e.Detail = "flapping"
+		case inc.isParent:
+			e.Detail = fmt.Sprintf("%d children, %d open", len(inc.children), inc.openKids)
+		}
+		inc.timeline = append(inc.timeline, e)
+	}
 	s.e.m.changes.WithLabelValues(inc.rule.Name, string(t)).Inc()
 	if s.e.pub == nil {
 		return

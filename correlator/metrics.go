@@ -19,6 +19,8 @@ type metrics struct {
 	signals      *prometheus.HistogramVec
 	latency      prometheus.Histogram
 	changes      *prometheus.CounterVec
+	reopened     *prometheus.CounterVec
+	acked        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) *metrics {
@@ -73,9 +75,17 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 			Name: "corrd_correlator_changes_total",
 			Help: "Incident changes emitted, by rule and change type.",
 		}, []string{"rule", "type"}),
+		reopened: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_incidents_reopened_total",
+			Help: "Resolved incidents reopened by a new signal within reopen_within, by rule.",
+		}, []string{"rule"}),
+		acked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_incidents_acknowledged_total",
+			Help: "Incidents acknowledged, by rule.",
+		}, []string{"rule"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
+		reg.MustRegister(m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
 			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "corrd_correlator_queue_depth",

@@ -199,3 +199,25 @@ func addPairs(b map[string]map[string]struct{}, pairs []ingest.Label, fresh []in
 	}
 	return fresh
 }
+
+func (s *shard) notifyParentsReopened(inc *incState) {
+	for _, t := range inc.parents {
+		s.e.shards[s.e.shardOf(t.hash)].post(note{kind: noteChildReopened, hash: t.hash, child: childRef{id: inc.id}})
+	}
+}
+
+// childReopened counts a reopened child as open again in its parent.
+func (s *shard) childReopened(n *note, now time.Time) {
+	g := s.groups[n.hash]
+	if g == nil {
+		return
+	}
+	for _, inc := range g.open {
+		if open, ok := inc.childOpen[n.child.id]; ok && !open {
+			inc.childOpen[n.child.id] = true
+			inc.openKids++
+			s.markDirty(inc, now)
+			return
+		}
+	}
+}

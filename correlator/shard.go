@@ -37,6 +37,7 @@ const (
 	noteChildResolved
 	noteChildBreadth
 	noteLinkParent
+	noteChildReopened
 )
 
 // note is a message between shards: rerouted events and rollup
@@ -216,6 +217,8 @@ func (s *shard) handleNote(n *note, now time.Time) {
 		s.childResolved(n, now)
 	case noteChildBreadth:
 		s.childBreadth(n, now)
+	case noteChildReopened:
+		s.childReopened(n, now)
 	case noteLinkParent:
 		if inc := s.byID[n.child.id]; inc != nil && inc.parent == "" {
 			inc.parent = n.parentID
@@ -286,6 +289,14 @@ func (s *shard) handle(m *msg, now time.Time) {
 		return
 	}
 	if ev.Status == ingest.StatusResolved {
+		if r := g.lastResolved; r != nil {
+			if sig, ok := r.signals[ev.Fingerprint]; ok {
+				// A resolve repeated after its incident resolved.
+				sig.count++
+				r.events++
+				return
+			}
+		}
 		if g.pending == nil || !g.pending.remove(ev.Fingerprint) {
 			s.e.m.orphans.WithLabelValues(g.rule.Name).Inc()
 		}
@@ -298,6 +309,10 @@ func (s *shard) handle(m *msg, now time.Time) {
 		if absorbed {
 			s.e.m.absorbed.WithLabelValues(inc.rule.Name).Inc()
 		}
+		return
+	}
+	if inc := g.reopenable(now); inc != nil {
+		s.reopen(inc, ev, absorbed, now)
 		return
 	}
 	if g.rule.ThresholdCount == 1 && g.rule.DistinctLabel == "" {
@@ -352,7 +367,9 @@ func (s *shard) get(id string) (Incident, bool) {
 	if !ok {
 		return Incident{}, false
 	}
-	return inc.snapshot(true), true
+	out := inc.snapshot(true)
+	out.Timeline = append([]TimelineEntry(nil), inc.timeline...)
+	return out, true
 }
 
 // Timers: a heap of hints. When one fires, the group or incident it names

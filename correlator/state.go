@@ -27,6 +27,9 @@ type group struct {
 	// (older ones have reached max_lifetime).
 	open    []*incState
 	pending *pendingWindow
+	// lastResolved is the group's latest resolved incident while it may
+	// still reopen or be referred to as previous.
+	lastResolved *incState
 	// Rollup parents: children seen but not yet enough to open.
 	waitingChildren []childRef
 	breadth         map[string]map[string]struct{}
@@ -53,6 +56,15 @@ func (g *group) accepting(now time.Time) *incState {
 	return nil
 }
 
+// reopenable returns the resolved incident a new signal reopens, if any.
+func (g *group) reopenable(now time.Time) *incState {
+	r := g.lastResolved
+	if r != nil && r.status == StatusResolved && now.Sub(r.resolvedAt) <= r.rule.ReopenWithin {
+		return r
+	}
+	return nil
+}
+
 // find returns the open incident holding the signal fp.
 func (g *group) find(fp uint64) (*incState, *sigState) {
 	for i := len(g.open) - 1; i >= 0; i-- {
@@ -73,7 +85,7 @@ func (g *group) removeOpen(inc *incState) {
 }
 
 func (g *group) idle() bool {
-	return len(g.open) == 0 && (g.pending == nil || len(g.pending.sigs) == 0) && len(g.waitingChildren) == 0
+	return len(g.open) == 0 && (g.pending == nil || len(g.pending.sigs) == 0) && len(g.waitingChildren) == 0 && g.lastResolved == nil
 }
 
 // incState is the mutable state of an incident, owned by one shard.
@@ -109,6 +121,15 @@ type incState struct {
 	openKids  int
 	isParent  bool
 	parents   []parentTarget
+
+	previous    string
+	reopenTimes []time.Time
+	reopens     int
+	flapping    bool
+	stableAt    time.Time
+	ackedAt     time.Time
+	ackedBy     string
+	timeline    []TimelineEntry
 
 	revision   uint64
 	announced  bool
@@ -264,6 +285,14 @@ func (inc *incState) snapshot(withSignals bool) Incident {
 		OpenedAt:        inc.openedAt,
 		Parent:          inc.parent,
 		Revision:        inc.revision,
+		Previous:        inc.previous,
+		Reopens:         inc.reopens,
+		Flapping:        inc.flapping,
+		AckedBy:         inc.ackedBy,
+	}
+	if !inc.ackedAt.IsZero() {
+		t := inc.ackedAt
+		out.AckedAt = &t
 	}
 	if inc.isParent {
 		out.FiringCount = inc.openKids

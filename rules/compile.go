@@ -33,6 +33,10 @@ const (
 	DefaultCloseAfter     = time.Hour
 	DefaultMaxSignals     = 100
 	DefaultRuleName       = "default"
+	DefaultReopenWithin   = 30 * time.Minute
+	DefaultFlapCount      = 3
+	DefaultFlapWithin     = 30 * time.Minute
+	DefaultFlapStableFor  = 15 * time.Minute
 )
 
 // DefaultTitle is the title template of a rule that sets none.
@@ -82,6 +86,12 @@ type Compiled struct {
 	ImpactFrom      *ImpactFrom
 	Urgency         string
 	MaxSignals      int
+	ReopenWithin    time.Duration
+	// FlapCount reopens within FlapWithin mark an incident flapping; 0 is
+	// off. A flapping incident resolves after FlapStableFor of quiet.
+	FlapCount     int
+	FlapWithin    time.Duration
+	FlapStableFor time.Duration
 }
 
 // CompiledRollup is a validated rollup.
@@ -338,6 +348,30 @@ func compileRule(path string, r *Rule, m *Matrix, isDefault bool) (*Compiled, er
 	}
 	if c.MaxSignals == 0 {
 		c.MaxSignals = DefaultMaxSignals
+	}
+	c.ReopenWithin = DefaultReopenWithin
+	if r.ReopenWithin != nil {
+		c.ReopenWithin = time.Duration(*r.ReopenWithin)
+	}
+	if c.ReopenWithin > c.CloseAfter {
+		add("reopen_within (%v) must not exceed close_after (%v): a closed incident cannot reopen", c.ReopenWithin, c.CloseAfter)
+	}
+	c.FlapCount, c.FlapWithin, c.FlapStableFor = DefaultFlapCount, DefaultFlapWithin, DefaultFlapStableFor
+	if f := r.Flapping; f != nil {
+		if f.Disabled {
+			c.FlapCount = 0
+		} else {
+			if f.Count < 1 {
+				add("flapping.count must be >= 1")
+			}
+			if f.Within <= 0 {
+				add("flapping.within must be > 0")
+			}
+			if f.StableFor <= 0 {
+				add("flapping.stable_for must be > 0")
+			}
+			c.FlapCount, c.FlapWithin, c.FlapStableFor = f.Count, time.Duration(f.Within), time.Duration(f.StableFor)
+		}
 	}
 	if r.Name == "" {
 		add("name is required")

@@ -57,6 +57,12 @@ type Rule struct {
 	// CloseAfter: a resolved incident is closed (and forgotten) after this
 	// long. Default 1h.
 	CloseAfter Duration `yaml:"close_after,omitempty"`
+	// ReopenWithin: a new signal for an incident of the group resolved at
+	// most this long ago reopens it (same id, same ticket); later ones open
+	// a new incident linked to it. Default 30m; at most close_after.
+	ReopenWithin *Duration `yaml:"reopen_within,omitempty"`
+	// Flapping holds an incident that keeps reopening open until stable.
+	Flapping *Flapping `yaml:"flapping,omitempty"`
 	// Rollup makes this a parent rule over another rule's incidents.
 	Rollup *Rollup `yaml:"rollup,omitempty"`
 	// Absorb attaches other signals to this rule's open incidents.
@@ -75,6 +81,16 @@ type Rule struct {
 	Urgency    string      `yaml:"urgency,omitempty"`
 	// MaxSignals bounds the signals listed on the incident. Default 100.
 	MaxSignals int `yaml:"max_signals,omitempty"`
+}
+
+// Flapping: an incident reopened Count times within Within is marked
+// flapping; it then resolves only after StableFor without a firing signal.
+type Flapping struct {
+	Count     int      `yaml:"count"`
+	Within    Duration `yaml:"within"`
+	StableFor Duration `yaml:"stable_for"`
+	// Disabled turns detection off for the rule.
+	Disabled bool `yaml:"disabled,omitempty"`
 }
 
 // Threshold is the opening condition of an incident.

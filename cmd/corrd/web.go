@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -12,10 +14,12 @@ import (
 	"github.com/corrd/corrd/correlator"
 )
 
-// incidentReader is what the API reads from the engine.
+// incidentReader is what the API reads from the engine, and the one
+// write it makes: acknowledgement.
 type incidentReader interface {
 	Incidents(correlator.Filter) []correlator.Incident
 	Incident(id string) (correlator.Incident, bool)
+	Ack(id, by string) (correlator.Incident, error)
 }
 
 var _ incidentReader = (*correlator.Engine)(nil)
@@ -47,6 +51,7 @@ func newWebHandler(d webDeps) (http.Handler, error) {
 	}{
 		{"GET /api/v1/incidents", http.HandlerFunc(api.list)},
 		{"GET /api/v1/incidents/{id}", http.HandlerFunc(api.get)},
+		{"POST /api/v1/incidents/{id}/ack", http.HandlerFunc(api.ack)},
 		{"/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{})},
 		{"GET /-/healthy", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintln(w, "corrd is healthy.")
@@ -122,6 +127,38 @@ func (a incidentAPI) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.writeJSON(w, http.StatusOK, inc)
+}
+
+// maxAckBody bounds an acknowledgement request.
+const maxAckBody = 4096
+
+// ack records who acknowledged an incident: POST {"by": "name"}.
+func (a incidentAPI) ack(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var body struct {
+		By string `json:"by"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAckBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("invalid request: want {\"by\": \"name\"}: %v", err)})
+		return
+	}
+	if strings.TrimSpace(body.By) == "" {
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: `"by" is required: who acknowledges`})
+		return
+	}
+	inc, err := a.src.Ack(id, body.By)
+	switch {
+	case errors.Is(err, correlator.ErrUnknownIncident):
+		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("incident %q not found", id)})
+	case errors.Is(err, correlator.ErrNotOpen):
+		a.writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("incident %q is not open", id)})
+	case err != nil:
+		a.writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+	default:
+		a.writeJSON(w, http.StatusOK, inc)
+	}
 }
 
 type apiError struct {

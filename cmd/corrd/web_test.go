@@ -39,6 +39,10 @@ func (f *fakeIncidents) Incidents(flt correlator.Filter) []correlator.Incident {
 	return out
 }
 
+func (f *fakeIncidents) Ack(id, by string) (correlator.Incident, error) {
+	return correlator.Incident{}, correlator.ErrUnknownIncident
+}
+
 func (f *fakeIncidents) Incident(id string) (correlator.Incident, bool) {
 	for _, inc := range f.incs {
 		if inc.ID == id {

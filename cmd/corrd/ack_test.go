@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/corrd/corrd/correlator"
+	"github.com/corrd/corrd/ingest"
+	"github.com/corrd/corrd/rules"
+)
+
+// The ack endpoint against the real engine.
+func TestAckEndpoint(t *testing.T) {
+	set, err := rules.Load([]string{"../../examples/datacenter/rules.yml"}, rules.DefaultMatrix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := correlator.New(correlator.Options{Shards: 2}, set, nil, prometheus.NewRegistry(), zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = e.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	ls := ingest.LabelsFromMap(map[string]string{"alertname": "DiskFull", "instance": "db1"})
+	ev := ingest.Event{Kind: "test", Source: "t", Labels: ls, Fingerprint: ingest.FingerprintOf(ls)}
+	for {
+		if err = e.Submit(context.Background(), []ingest.Event{ev}); err == nil {
+			break
+		}
+		if err != correlator.ErrNotRunning {
+			t.Fatal(err)
+		}
+		runtime.Gosched() // Run has not marked itself running yet
+	}
+	var id string
+	for id == "" {
+		if l := e.Incidents(correlator.Filter{}); len(l) == 1 {
+			id = l[0].ID
+		}
+		runtime.Gosched()
+	}
+	h, err := newWebHandler(webDeps{incidents: e, gatherer: prometheus.NewRegistry(), ready: func() bool { return true }, reload: func() error { return nil }, log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(path, body string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
+		return rec.Code, rec.Body.String()
+	}
+	cases := []struct {
+		name, path, body string
+		code             int
+		want             string
+	}{
+		{"unknown incident", "/api/v1/incidents/inc-nope/ack", `{"by":"anna"}`, 404, "not found"},
+		{"invalid json", "/api/v1/incidents/" + id + "/ack", `{"by":`, 400, "invalid request"},
+		{"unknown field", "/api/v1/incidents/" + id + "/ack", `{"who":"anna"}`, 400, "unknown field"},
+		{"missing by", "/api/v1/incidents/" + id + "/ack", `{"by":" "}`, 400, `is required: who acknowledges`},
+		{"ack", "/api/v1/incidents/" + id + "/ack", `{"by":"anna"}`, 200, `"acked_by":"anna"`},
+		{"second ack keeps the first", "/api/v1/incidents/" + id + "/ack", `{"by":"bert"}`, 200, `"acked_by":"anna"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := post(tc.path, tc.body)
+			if code != tc.code || !strings.Contains(body, tc.want) {
+				t.Errorf("got %d %s, want %d containing %q", code, body, tc.code, tc.want)
+			}
+		})
+	}
+	inc, _ := e.Incident(id)
+	var types []string
+	for _, te := range inc.Timeline {
+		types = append(types, string(te.Type))
+	}
+	if got := strings.Join(types, ","); got != "opened,acknowledged" {
+		t.Errorf("got timeline %s, want opened,acknowledged", got)
+	}
+	b, _ := json.Marshal(inc)
+	if !strings.Contains(string(b), `"timeline"`) {
+		t.Errorf("single-incident read lacks the timeline: %s", b)
+	}
+}
