@@ -51,6 +51,11 @@ type inputLine struct {
 	Status      string            `json:"status"`
 	Severity    string            `json:"severity"`
 	Source      string            `json:"source"`
+	// Ack acknowledges the open incident of a rule: {"rule": ..., "by": ...}.
+	Ack *struct {
+		Rule string `json:"rule"`
+		By   string `json:"by"`
+	} `json:"ack"`
 }
 
 // goldenChange is the part of a change a golden file pins.
@@ -76,7 +81,21 @@ type goldenChange struct {
 	Previous    string         `json:"previous,omitempty"`
 	Reopens     int            `json:"reopens,omitempty"`
 	Flapping    bool           `json:"flapping,omitempty"`
+	Detail      string         `json:"detail,omitempty"`
+	Service     string         `json:"service,omitempty"`
+	Assignment  string         `json:"assignment_group,omitempty"`
+	Level       int            `json:"escalation_level,omitempty"`
+	Major       bool           `json:"major,omitempty"`
+	SLA         *goldenSLA     `json:"sla,omitempty"`
+	AckedBy     string         `json:"acked_by,omitempty"`
 	CommonLabel ingest.Labels  `json:"common_labels,omitempty"`
+}
+
+type goldenSLA struct {
+	ResponseDue        string `json:"response_due"`
+	ResolutionDue      string `json:"resolution_due"`
+	ResponseBreached   bool   `json:"response_breached,omitempty"`
+	ResolutionBreached bool   `json:"resolution_breached,omitempty"`
 }
 
 type goldenFile struct {
@@ -169,6 +188,17 @@ func runCase(t *testing.T, dir string) goldenFile {
 				<-time.After(d)
 			}
 			synctest.Wait()
+			if l.Ack != nil {
+				open := e.Incidents(Filter{Rule: l.Ack.Rule, Status: StatusOpen})
+				if len(open) != 1 {
+					t.Fatalf("ack: got %d open incidents of %s, want 1", len(open), l.Ack.Rule)
+				}
+				if _, err := e.Ack(open[0].ID, l.Ack.By); err != nil {
+					t.Fatalf("ack: %v", err)
+				}
+				synctest.Wait()
+				continue
+			}
 			if len(l.Labels) == 0 {
 				continue
 			}
@@ -223,6 +253,16 @@ func toGolden(c Change, start time.Time) goldenChange {
 		Children: len(inc.Children), Revision: inc.Revision, PrevPrio: c.PreviousPriority,
 		FirstSeen: inc.FirstSeen.Sub(start).String(), CommonLabel: inc.CommonLabels,
 		Previous: inc.Previous, Reopens: inc.Reopens, Flapping: inc.Flapping,
+		Detail: c.Detail, Service: inc.Service, Level: inc.EscalationLevel, Major: inc.Major, AckedBy: inc.AckedBy,
+	}
+	if inc.Service != "" {
+		g.Assignment = inc.AssignmentGroup
+	}
+	if inc.SLA != nil && inc.Service != "" {
+		g.SLA = &goldenSLA{
+			ResponseDue: inc.SLA.ResponseDue.Sub(start).String(), ResolutionDue: inc.SLA.ResolutionDue.Sub(start).String(),
+			ResponseBreached: inc.SLA.ResponseBreached, ResolutionBreached: inc.SLA.ResolutionBreached,
+		}
 	}
 	for _, s := range inc.Signals {
 		if s.Absorbed {

@@ -30,6 +30,10 @@ const (
 	ChangeReopened        ChangeType = "reopened"
 	ChangeClosed          ChangeType = "closed"
 	ChangeAcknowledged    ChangeType = "acknowledged"
+	ChangeSLAWarning      ChangeType = "sla_warning"
+	ChangeSLABreached     ChangeType = "sla_breached"
+	ChangeEscalated       ChangeType = "escalated"
+	ChangeStatusUpdate    ChangeType = "status_update"
 )
 
 // Incident is a snapshot of one incident. Snapshots are values: the engine
@@ -76,6 +80,15 @@ type Incident struct {
 	ClosedAt   *time.Time     `json:"closed_at,omitempty"`
 	Parent     string         `json:"parent,omitempty"`
 	Children   []string       `json:"children,omitempty"`
+	// Service is the catalogue entry the incident belongs to, if any.
+	Service string `json:"service,omitempty"`
+	// EscalationLevel is the index in the service's ladder (0 = 1st line).
+	EscalationLevel int `json:"escalation_level"`
+	// Major is set for incidents at the major-incident priority and for
+	// any SLA breach; major incidents get periodic status updates.
+	Major bool `json:"major"`
+	// SLA holds the clocks, counted in the service's business hours.
+	SLA *SLA `json:"sla,omitempty"`
 	// Previous is the incident of the same group this one follows, when it
 	// opened after the previous one was resolved and could no longer be
 	// reopened.
@@ -92,6 +105,16 @@ type Incident struct {
 	Revision uint64 `json:"revision"`
 	// Timeline lists the incident's changes; only on single-incident reads.
 	Timeline []TimelineEntry `json:"timeline,omitempty"`
+}
+
+// SLA is an incident's response and resolution clocks. Due times move
+// when the priority (and so the target) changes; elapsed time is kept.
+type SLA struct {
+	Calendar           string    `json:"calendar"`
+	ResponseDue        time.Time `json:"response_due"`
+	ResolutionDue      time.Time `json:"resolution_due"`
+	ResponseBreached   bool      `json:"response_breached"`
+	ResolutionBreached bool      `json:"resolution_breached"`
 }
 
 // TimelineEntry is one change in an incident's history.
@@ -132,6 +155,9 @@ type Change struct {
 	Incident Incident   `json:"incident"`
 	// PreviousPriority is set on ChangePriorityChanged.
 	PreviousPriority int `json:"previous_priority,omitempty"`
+	// Detail says more about some changes: the SLA clock ("response",
+	// "resolution") of a warning or breach, the group escalated to.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Publisher receives the engine's changes. Publish must not block for long:

@@ -39,7 +39,9 @@ func (s *shard) openIncident(g *group, sigs []pendingSig, now time.Time) *incSta
 
 // opened registers a new incident and schedules its announcement.
 func (s *shard) opened(g *group, inc *incState, now time.Time) {
+	inc.attachService(g.set)
 	inc.recomputePriority()
+	s.startITIL(inc, g.set, now)
 	g.open = append(g.open, inc)
 	s.byID[inc.id] = inc
 	s.setOpen(g.hash, true)
@@ -63,6 +65,9 @@ func (s *shard) announce(inc *incState, now time.Time) {
 // addSignalQuiet adds a signal without emitting anything.
 func (s *shard) addSignalQuiet(inc *incState, sig *sigState) (fresh []ingest.Label) {
 	inc.events += sig.count
+	if inc.firstArrive.IsZero() || sig.lastSeen.Before(inc.firstArrive) {
+		inc.firstArrive = sig.lastSeen
+	}
 	if inc.firstSeen.IsZero() || sig.startsAt.Before(inc.firstSeen) {
 		inc.firstSeen = sig.startsAt
 	}
@@ -145,10 +150,16 @@ func (s *shard) updateSignal(inc *incState, sig *sigState, ev *ingest.Event, now
 // afterChange emits a priority change at once, or marks the incident for a
 // coalesced update.
 func (s *shard) afterChange(inc *incState, now time.Time) {
-	if prev, changed := inc.recomputePriority(); changed && inc.announced {
-		s.emit(inc, ChangePriorityChanged, now, prev)
-		inc.dirty = false
-		return
+	if prev, changed := inc.recomputePriority(); changed {
+		s.armClocks(inc, inc.g.set)
+		if inc.priority <= inc.g.set.MajorPriority {
+			s.makeMajor(inc, inc.g.set, now)
+		}
+		if inc.announced {
+			s.emit(inc, ChangePriorityChanged, now, prev)
+			inc.dirty = false
+			return
+		}
 	}
 	s.markDirty(inc, now)
 }
@@ -185,6 +196,9 @@ func (s *shard) checkIncident(inc *incState, now time.Time) {
 	case StatusOpen:
 		if !inc.announced && !now.Before(inc.announceAt) {
 			s.announce(inc, now)
+		}
+		if inc.announced {
+			s.checkITIL(inc, now)
 		}
 		if inc.announced && inc.dirty && !inc.updateDue.IsZero() && !now.Before(inc.updateDue) {
 			inc.updateDue = time.Time{}
@@ -235,6 +249,7 @@ func (s *shard) resolve(inc *incState, now time.Time) {
 	s.e.m.open.WithLabelValues(inc.rule.Name).Dec()
 	s.e.m.signals.WithLabelValues(inc.rule.Name).Observe(float64(len(inc.order) + inc.untracked))
 	s.emit(inc, ChangeResolved, now, 0)
+	s.observeEnd(inc, "resolved", now)
 	inc.closeAt = now.Add(inc.rule.CloseAfter)
 	s.schedule(inc.closeAt, nil, inc)
 	s.notifyParentsResolved(inc)
@@ -246,7 +261,9 @@ func (s *shard) close(inc *incState, now time.Time) {
 	inc.status = StatusClosed
 	inc.closedAt = now
 	s.emit(inc, ChangeClosed, now, 0)
+	s.observeEnd(inc, "closed", now)
 	delete(s.byID, inc.id)
+	s.retainClosed(inc)
 	s.e.m.closed.WithLabelValues(inc.rule.Name).Inc()
 	if inc.g.lastResolved == inc {
 		inc.g.lastResolved = nil
@@ -269,8 +286,9 @@ func (s *shard) reopen(inc *incState, ev *ingest.Event, absorbed bool, now time.
 		}
 	}
 	inc.reopenTimes = append(keep, now)
-	if inc.rule.FlapCount > 0 && len(inc.reopenTimes) >= inc.rule.FlapCount {
+	if inc.rule.FlapCount > 0 && len(inc.reopenTimes) >= inc.rule.FlapCount && !inc.flapping {
 		inc.flapping = true
+		s.e.m.flapping.WithLabelValues(inc.rule.Name).Inc()
 	}
 	g.open = append(g.open, inc)
 	s.setOpen(g.hash, true)
@@ -307,6 +325,7 @@ func (s *shard) ack(id, by string, now time.Time) (Incident, error) {
 	if inc.ackedAt.IsZero() {
 		inc.ackedAt, inc.ackedBy = now, by
 		s.e.m.acked.WithLabelValues(inc.rule.Name).Inc()
+		s.observeAck(inc, now)
 		s.emit(inc, ChangeAcknowledged, now, 0)
 	}
 	return inc.snapshot(true), nil
@@ -316,6 +335,10 @@ func (s *shard) ack(id, by string, now time.Time) (Incident, error) {
 const maxTimeline = 500
 
 func (s *shard) emit(inc *incState, t ChangeType, now time.Time, prev int) {
+	s.emitDetail(inc, t, now, prev, "")
+}
+
+func (s *shard) emitDetail(inc *incState, t ChangeType, now time.Time, prev int, detail string) {
 	inc.revision++
 	inc.lastEmit = now
 	if len(inc.timeline) < maxTimeline {
@@ -325,6 +348,8 @@ func (s *shard) emit(inc *incState, t ChangeType, now time.Time, prev int) {
 			e.Detail = fmt.Sprintf("priority %d -> %d", prev, inc.priority)
 		case t == ChangeAcknowledged:
 			e.Detail = "by " + inc.ackedBy
+		case detail != "":
+			e.Detail = detail
 		case t == ChangeReopened && inc.flapping:
 			e.Detail = "flapping"
 		case inc.isParent:
@@ -336,5 +361,5 @@ func (s *shard) emit(inc *incState, t ChangeType, now time.Time, prev int) {
 	if s.e.pub == nil {
 		return
 	}
-	s.e.pub.Publish(Change{Type: t, At: now, Incident: inc.snapshot(true), PreviousPriority: prev})
+	s.e.pub.Publish(Change{Type: t, At: now, Incident: inc.snapshot(true), PreviousPriority: prev, Detail: detail})
 }

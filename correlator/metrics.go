@@ -21,7 +21,18 @@ type metrics struct {
 	changes      *prometheus.CounterVec
 	reopened     *prometheus.CounterVec
 	acked        *prometheus.CounterVec
+	flapping     *prometheus.CounterVec
+	major        *prometheus.CounterVec
+	escalations  *prometheus.CounterVec
+	slaWarnings  *prometheus.CounterVec
+	slaBreaches  *prometheus.CounterVec
+	leadTime     *prometheus.HistogramVec
+	responseTime *prometheus.HistogramVec
+	waitingTime  *prometheus.HistogramVec
 }
+
+// serviceTimeBuckets span a minute to two weeks.
+var serviceTimeBuckets = []float64{60, 300, 900, 1800, 3600, 7200, 14400, 28800, 57600, 86400, 172800, 345600, 604800, 1209600}
 
 func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) *metrics {
 	m := &metrics{
@@ -83,9 +94,44 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 			Name: "corrd_correlator_incidents_acknowledged_total",
 			Help: "Incidents acknowledged, by rule.",
 		}, []string{"rule"}),
+		flapping: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_incidents_flapping_total",
+			Help: "Incidents marked flapping, by rule.",
+		}, []string{"rule"}),
+		major: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_major_incidents_total",
+			Help: "Incidents that became major (major-incident priority or an SLA breach), by rule.",
+		}, []string{"rule"}),
+		escalations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_escalations_total",
+			Help: "Functional escalations to the next assignment level, by service.",
+		}, []string{"service"}),
+		slaWarnings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_sla_warnings_total",
+			Help: "SLA clocks that reached the warning fraction, by clock and priority.",
+		}, []string{"clock", "priority"}),
+		slaBreaches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_sla_breaches_total",
+			Help: "SLA clocks that ran out, by clock and priority.",
+		}, []string{"clock", "priority"}),
+		leadTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "corrd_correlator_lead_time_seconds",
+			Help:    "Time from opening to resolution or closing, by priority, category and end.",
+			Buckets: serviceTimeBuckets,
+		}, []string{"priority", "category", "until"}),
+		responseTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "corrd_correlator_response_time_seconds",
+			Help:    "Time from opening to acknowledgement, by priority and category.",
+			Buckets: serviceTimeBuckets,
+		}, []string{"priority", "category"}),
+		waitingTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "corrd_correlator_waiting_time_seconds",
+			Help:    "Time from the first signal's arrival to acknowledgement (work started), by priority and category.",
+			Buckets: serviceTimeBuckets,
+		}, []string{"priority", "category"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
+		reg.MustRegister(m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
 			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "corrd_correlator_queue_depth",

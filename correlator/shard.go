@@ -73,6 +73,10 @@ type shard struct {
 	openMu sync.RWMutex
 	open   map[uint64]struct{}
 
+	// closed keeps the latest closed incidents, oldest first.
+	closed     []Incident
+	closedByID map[string]int
+
 	timers timerHeap
 	timer  *time.Timer
 }
@@ -86,6 +90,8 @@ func newShard(e *Engine, idx int) *shard {
 		groups: map[uint64]*group{},
 		byID:   map[string]*incState{},
 		open:   map[uint64]struct{}{},
+
+		closedByID: map[string]int{},
 	}
 }
 
@@ -357,6 +363,14 @@ func (s *shard) list(f Filter, out []Incident) []Incident {
 			out = append(out, inc.snapshot(false))
 		}
 	}
+	if f.Status == StatusClosed {
+		for _, c := range s.closed {
+			if f.Rule == "" || c.Rule == f.Rule {
+				c.Signals, c.Timeline = nil, nil
+				out = append(out, c)
+			}
+		}
+	}
 	return out
 }
 
@@ -365,6 +379,9 @@ func (s *shard) get(id string) (Incident, bool) {
 	defer s.mu.RUnlock()
 	inc, ok := s.byID[id]
 	if !ok {
+		if i, ok := s.closedByID[id]; ok {
+			return s.closed[i], true
+		}
 		return Incident{}, false
 	}
 	out := inc.snapshot(true)
@@ -448,4 +465,23 @@ func (s *shard) checkGroup(g *group, now time.Time) {
 		s.expireChildren(g, now)
 	}
 	s.forgetIfIdle(g)
+}
+
+// maxClosedKept bounds the closed incidents a shard keeps for reading
+// (API, reports) after they left the live state.
+const maxClosedKept = 512
+
+func (s *shard) retainClosed(inc *incState) {
+	snap := inc.snapshot(true)
+	snap.Timeline = append([]TimelineEntry(nil), inc.timeline...)
+	if len(s.closed) >= maxClosedKept {
+		delete(s.closedByID, s.closed[0].ID)
+		s.closed = append(s.closed[:0], s.closed[1:]...)
+	}
+	s.closed = append(s.closed, snap)
+	s.closedByID[snap.ID] = len(s.closed) - 1
+	// Indexes shift when the oldest is dropped: rebuild lazily.
+	for i := range s.closed {
+		s.closedByID[s.closed[i].ID] = i
+	}
 }

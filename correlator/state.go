@@ -122,6 +122,9 @@ type incState struct {
 	isParent  bool
 	parents   []parentTarget
 
+	itil
+	firstArrive time.Time
+
 	previous    string
 	reopenTimes []time.Time
 	reopens     int
@@ -237,6 +240,9 @@ func (inc *incState) breadthCount(label string) int { return len(inc.breadth[lab
 // previous priority when it changed.
 func (inc *incState) recomputePriority() (prev int, changed bool) {
 	inc.impact = inc.rule.ImpactOf(inc.matrix, inc.breadthCount)
+	if inc.rule.Impact == "" && inc.rule.ImpactFrom == nil && inc.service != nil && inc.service.Criticality != "" {
+		inc.impact = inc.service.Criticality
+	}
 	inc.urgency = inc.rule.UrgencyOf(inc.matrix)
 	p := inc.matrix.Priority(inc.impact, inc.urgency)
 	if p != inc.priority {
@@ -275,8 +281,11 @@ func (inc *incState) snapshot(withSignals bool) Incident {
 		Impact:          inc.impact,
 		Urgency:         inc.urgency,
 		Severity:        inc.severity,
-		Category:        inc.rule.Category,
-		AssignmentGroup: inc.rule.AssignmentGroup,
+		Category:        inc.category,
+		AssignmentGroup: inc.assignment,
+		EscalationLevel: inc.level,
+		Major:           inc.major,
+		SLA:             inc.slaSnapshot(),
 		SignalCount:     len(inc.order) + inc.untracked,
 		FiringCount:     inc.firing,
 		EventCount:      inc.events,
@@ -293,6 +302,9 @@ func (inc *incState) snapshot(withSignals bool) Incident {
 	if !inc.ackedAt.IsZero() {
 		t := inc.ackedAt
 		out.AckedAt = &t
+	}
+	if inc.service != nil {
+		out.Service = inc.service.Name
 	}
 	if inc.isParent {
 		out.FiringCount = inc.openKids

@@ -120,6 +120,13 @@ type Set struct {
 	// Absorbers are the rules with absorb clauses, in rule order.
 	Absorbers []*Compiled
 	byName    map[string]*Compiled
+	// Services is the service catalogue in file order.
+	Services []*Service
+	// SLA holds the targets; DefaultSLA unless a file sets them.
+	SLA SLAConfig
+	// MajorPriority and StatusEvery tune major incidents.
+	MajorPriority int
+	StatusEvery   time.Duration
 }
 
 // Rule returns the named rule.
@@ -276,6 +283,9 @@ func Compile(files []Named, m Matrix) (*Set, error) {
 			}
 			def = &pending{file: f.Name, r: r, c: c}
 		}
+	}
+	if err := compileServiceManagement(files, s); err != nil {
+		errs = append(errs, err)
 	}
 	// Cross-rule references.
 	for _, p := range all {
@@ -610,4 +620,91 @@ func (c *Compiled) UrgencyOf(m *Matrix) string {
 		return c.Urgency
 	}
 	return m.DefaultUrgency
+}
+
+// compileServiceManagement compiles calendars, the service catalogue, SLA
+// targets and major-incident settings of all files into s.
+func compileServiceManagement(files []Named, s *Set) error {
+	var errs []error
+	cals := map[string]*Calendar{"24x7": AlwaysOpen}
+	calFile := map[string]string{}
+	for _, f := range files {
+		names := make([]string, 0, len(f.File.Calendars))
+		for n := range f.File.Calendars {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			path := fmt.Sprintf("%s: calendars.%s", f.Name, n)
+			if prev, ok := calFile[n]; ok || n == "24x7" {
+				errs = append(errs, fmt.Errorf("%s: defined twice (also in %s)", path, map[bool]string{true: prev, false: "built in"}[ok]))
+				continue
+			}
+			c, err := CompileCalendar(path, n, f.File.Calendars[n])
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			cals[n], calFile[n] = c, f.Name
+		}
+	}
+	s.SLA = DefaultSLA()
+	s.MajorPriority, s.StatusEvery = 1, 30*time.Minute
+	var slaFile, majorFile string
+	seen := map[string]bool{}
+	for _, f := range files {
+		for i := range f.File.Services {
+			c := &f.File.Services[i]
+			path := fmt.Sprintf("%s: services[%d] %q", f.Name, i, c.Name)
+			svc, err := compileService(path, c, &s.Matrix, cals)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if seen[c.Name] {
+				errs = append(errs, fmt.Errorf("%s: name used twice", path))
+			}
+			seen[c.Name] = true
+			s.Services = append(s.Services, svc)
+		}
+		if f.File.SLA != nil {
+			if slaFile != "" {
+				errs = append(errs, fmt.Errorf("%s: sla: also set in %s", f.Name, slaFile))
+				continue
+			}
+			slaFile = f.Name
+			sla := *f.File.SLA
+			if sla.WarningAt == 0 {
+				sla.WarningAt = DefaultSLA().WarningAt
+			}
+			for p := 1; p <= 4; p++ {
+				if _, ok := sla.Targets[p]; !ok {
+					errs = append(errs, fmt.Errorf("%s: sla.targets: priority %d has no targets", f.Name, p))
+				}
+			}
+			if err := validateSLA(f.Name+": sla", sla); err != nil {
+				errs = append(errs, err)
+			}
+			s.SLA = sla
+		}
+		if m := f.File.Major; m != nil {
+			if majorFile != "" {
+				errs = append(errs, fmt.Errorf("%s: major: also set in %s", f.Name, majorFile))
+				continue
+			}
+			majorFile = f.Name
+			if m.Priority != 0 {
+				if m.Priority < 1 || m.Priority > 4 {
+					errs = append(errs, fmt.Errorf("%s: major.priority: %d out of range 1..4", f.Name, m.Priority))
+				}
+				s.MajorPriority = m.Priority
+			}
+			if m.StatusEvery < 0 {
+				errs = append(errs, fmt.Errorf("%s: major.status_every must be >= 0", f.Name))
+			}
+			if m.StatusEvery > 0 {
+				s.StatusEvery = time.Duration(m.StatusEvery)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -17,6 +17,15 @@ type File struct {
 	// Default replaces the built-in default rule for events no rule
 	// matches. At most one file of a set may define it.
 	Default *Rule `yaml:"default,omitempty"`
+	// Calendars are business-hours calendars by name.
+	Calendars map[string]CalendarConfig `yaml:"calendars,omitempty"`
+	// Services is the service catalogue; entries of all files are tried in
+	// file order.
+	Services []ServiceConfig `yaml:"services,omitempty"`
+	// SLA replaces the default targets; at most one file may set it.
+	SLA *SLAConfig `yaml:"sla,omitempty"`
+	// Major tunes major incidents; at most one file may set it.
+	Major *MajorConfig `yaml:"major,omitempty"`
 }
 
 // Rule is one correlation rule as written in YAML.
