@@ -83,6 +83,34 @@ func TestAckEndpoint(t *testing.T) {
 	if got := strings.Join(types, ","); got != "opened,acknowledged" {
 		t.Errorf("got timeline %s, want opened,acknowledged", got)
 	}
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := get("/api/v1/incidents/" + id + "/report"); code != http.StatusConflict {
+		t.Errorf("report of an open incident: got %d %s, want 409", code, body)
+	}
+	if code, _ := get("/api/v1/incidents/inc-nope/report"); code != http.StatusNotFound {
+		t.Errorf("report of an unknown incident: got %d, want 404", code)
+	}
+	res := ev
+	res.Status = ingest.StatusResolved
+	if err := e.Submit(context.Background(), []ingest.Event{res}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if inc, _ := e.Incident(id); inc.Status == correlator.StatusResolved {
+			break
+		}
+		runtime.Gosched()
+	}
+	code, report := get("/api/v1/incidents/" + id + "/report")
+	for _, want := range []string{"# Incident report: DiskFull instance=db1", "## When", "Acknowledged: ", "by anna", "## Why (root cause)", "_To be completed._", "## Timeline", "| opened |", "| acknowledged |", "| resolved |"} {
+		if code != http.StatusOK || !strings.Contains(report, want) {
+			t.Errorf("report: got %d, want 200 with %q in:\n%s", code, want, report)
+		}
+	}
 	b, _ := json.Marshal(inc)
 	if !strings.Contains(string(b), `"timeline"`) {
 		t.Errorf("single-incident read lacks the timeline: %s", b)

@@ -52,6 +52,7 @@ func newWebHandler(d webDeps) (http.Handler, error) {
 		{"GET /api/v1/incidents", http.HandlerFunc(api.list)},
 		{"GET /api/v1/incidents/{id}", http.HandlerFunc(api.get)},
 		{"POST /api/v1/incidents/{id}/ack", http.HandlerFunc(api.ack)},
+		{"GET /api/v1/incidents/{id}/report", http.HandlerFunc(api.report)},
 		{"/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{})},
 		{"GET /-/healthy", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintln(w, "corrd is healthy.")
@@ -127,6 +128,23 @@ func (a incidentAPI) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.writeJSON(w, http.StatusOK, inc)
+}
+
+// report renders the Markdown incident report of a resolved or closed
+// incident.
+func (a incidentAPI) report(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	inc, ok := a.src.Incident(id)
+	if !ok {
+		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("incident %q not found", id)})
+		return
+	}
+	if inc.Status == correlator.StatusOpen {
+		a.writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("incident %q is still open: reports are for resolved or closed incidents", id)})
+		return
+	}
+	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+	fmt.Fprint(w, correlator.Report(inc))
 }
 
 // maxAckBody bounds an acknowledgement request.
