@@ -22,6 +22,9 @@ const (
 	fieldAssignmentGroup
 	fieldChange
 	fieldSeverity
+	fieldService
+	fieldMajor
+	fieldFlapping
 )
 
 // reserved maps the reserved label names to their fields.
@@ -34,6 +37,9 @@ var reserved = map[string]field{
 	"assignment_group": fieldAssignmentGroup,
 	"change":           fieldChange,
 	"severity":         fieldSeverity,
+	"service":          fieldService,
+	"major":            fieldMajor,
+	"flapping":         fieldFlapping,
 }
 
 // value returns the value of the named label of ch's flat label view, ""
@@ -58,6 +64,12 @@ func value(ch *correlator.Change, f field, name string) string {
 		return inc.AssignmentGroup
 	case fieldChange:
 		return string(ch.Type)
+	case fieldService:
+		return inc.Service
+	case fieldMajor:
+		return strconv.FormatBool(inc.Major)
+	case fieldFlapping:
+		return strconv.FormatBool(inc.Flapping)
 	case fieldSeverity:
 		return inc.Severity.String()
 	}

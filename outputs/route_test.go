@@ -36,6 +36,8 @@ func TestRoute(t *testing.T) {
 	critical := change("inc-4", correlator.ChangeOpened)
 	critical.Incident.Severity = ingest.SeverityCritical
 	critical.Incident.Status = correlator.StatusResolved
+	major := change("inc-5", correlator.ChangeStatusUpdate)
+	major.Incident.Major, major.Incident.Service, major.Incident.Flapping = true, "self-checkout", true
 
 	tests := []struct {
 		name        string
@@ -97,6 +99,16 @@ func TestRoute(t *testing.T) {
 				`assignment_group="noc"`, `change="opened"`, `severity="major"`,
 			}, Sinks: []string{"tickets"}}},
 			change: opened, want: []string{"tickets"}, wantMatched: true,
+		},
+		{
+			name:   "major incidents to the incident manager",
+			routes: []Route{{Match: []string{`major="true"`, `service="self-checkout"`, `flapping="true"`, `change="status_update"`}, Sinks: []string{"pager"}}},
+			change: major, want: []string{"pager"}, wantMatched: true,
+		},
+		{
+			name:   "not major",
+			routes: []Route{{Match: []string{`major="true"`}, Sinks: []string{"pager"}}},
+			change: opened, wantMatched: false,
 		},
 		{
 			name:   "severity and status",
