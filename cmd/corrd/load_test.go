@@ -26,7 +26,7 @@ func TestEmbeddedDefaultConfig(t *testing.T) {
 	if got, want := cfg.Web.ListenAddress, "127.0.0.1:9480"; got != want {
 		t.Errorf("listen address %q, want loopback %q", got, want)
 	}
-	if got, want := src.ruleFiles(cfg.RuleFiles), []string{"retail/rules.yml", "datacenter/rules.yml"}; strings.Join(got, " ") != strings.Join(want, " ") {
+	if got, want := src.ruleFiles(cfg.RuleFiles), []string{"retail/rules.yml", "retail/services.yml", "datacenter/rules.yml"}; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("rule files %q, want %q", got, want)
 	}
 }
@@ -80,7 +80,8 @@ func TestExamples(t *testing.T) {
 }
 
 // kindOf tells the kind of an example file: a corrd configuration
-// (corrd*.yml), a rules file (top-level rules or default) or an
+// (corrd*.yml), a rules file (top-level rules, default, or the service
+// catalogue: services, calendars, sla, major) or an
 // Alertmanager configuration that points at corrd (route and receivers).
 func kindOf(t *testing.T, rel string, data []byte) string {
 	if strings.HasPrefix(path.Base(rel), "corrd") {
@@ -92,7 +93,7 @@ func kindOf(t *testing.T, rel string, data []byte) string {
 	}
 	has := func(k string) bool { _, ok := top[k]; return ok }
 	switch {
-	case has("rules") || has("default"):
+	case has("rules") || has("default") || has("services") || has("calendars") || has("sla") || has("major"):
 		return "rules"
 	case has("route") && has("receivers"):
 		return "alertmanager"
