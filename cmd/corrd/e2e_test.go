@@ -255,21 +255,12 @@ func postAlerts(t *testing.T, amURL string, alerts []map[string]any) {
 	}
 }
 
-func TestAlertmanagerEndToEnd(t *testing.T) {
+// startAlertmanager runs Debian's Alertmanager with a webhook receiver that
+// points at corrd (group_wait 1s, group_interval 1s, send_resolved) and
+// returns its URL once it is ready.
+func startAlertmanager(t *testing.T, corrdBase string) string {
+	t.Helper()
 	amBin := needPeer(t, "prometheus-alertmanager")
-	sink := &sinkRecorder{}
-	ticketing := httptest.NewServer(sink)
-	defer ticketing.Close()
-	rulesPath, _ := filepath.Abs("../../examples/retail/rules.yml")
-	base, corrd := startCorrd(t, fmt.Sprintf(`
-rule_files: [%q]
-outputs:
-  sinks:
-    - name: tickets
-      type: webhook
-      webhook: {url: %q, timeout: 5s}
-`, rulesPath, ticketing.URL))
-
 	amAddr := freePort(t)
 	amDir := t.TempDir()
 	amCfg := filepath.Join(amDir, "am.yml")
@@ -278,14 +269,14 @@ route:
   receiver: corrd
   group_by: [alertname]
   group_wait: 1s
-  group_interval: 2s
+  group_interval: 1s
   repeat_interval: 1h
 receivers:
   - name: corrd
     webhook_configs:
       - url: %s/api/v1/ingest/alertmanager
         send_resolved: true
-`, base)), 0o644); err != nil {
+`, corrdBase)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	startProcess(t, amBin, "--config.file="+amCfg, "--web.listen-address="+amAddr,
@@ -299,6 +290,25 @@ receivers:
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	return amURL
+}
+
+func TestAlertmanagerEndToEnd(t *testing.T) {
+	needPeer(t, "prometheus-alertmanager")
+	sink := &sinkRecorder{}
+	ticketing := httptest.NewServer(sink)
+	defer ticketing.Close()
+	rulesPath, _ := filepath.Abs("../../examples/retail/rules.yml")
+	base, corrd := startCorrd(t, fmt.Sprintf(`
+rule_files: [%q]
+outputs:
+  sinks:
+    - name: tickets
+      type: webhook
+      webhook: {url: %q, timeout: 5s}
+`, rulesPath, ticketing.URL))
+
+	amURL := startAlertmanager(t, base)
 
 	// Twelve registers of store 0412 failed in the same second, a few
 	// seconds ago (so that the resolve below can carry an endsAt in the past
