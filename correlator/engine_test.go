@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -357,6 +358,94 @@ func TestStopFlushesHeldChanges(t *testing.T) {
 		cs := h.rec.all()
 		if len(cs) != 1 || cs[0].Type != ChangeOpened {
 			t.Fatalf("got %v after stop, want one opened change", cs)
+		}
+	})
+}
+
+// The service-management measures, read back with testutil.
+func TestITILMetrics(t *testing.T) {
+	f, err := rules.ParseFile("itil.yml", []byte(`
+services:
+  - name: pos
+    match: ['app="pos"']
+    category: point-of-sale
+    escalation:
+      - {group: service-desk, within: 10m}
+      - {group: store-support}
+rules:
+  - name: pos
+    match: ['app="pos"']
+    group_by: [store]
+    impact: low
+    urgency: high
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Compile([]rules.Named{{Name: "itil.yml", File: f}}, rules.DefaultMatrix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		h := startEngine(t, Options{Shards: 1}, set)
+		defer h.stop()
+		ev := event(map[string]string{"app": "pos", "store": "1"}, ingest.StatusFiring)
+		h.submit(ev)
+		// Priority 2 (24x7): response 1h, warning at 45m; escalation at 10m.
+		h.advance(50 * time.Minute)
+		id := h.e.Incidents(Filter{})[0].ID
+		if _, err := h.e.Ack(id, "anna"); err != nil {
+			t.Fatal(err)
+		}
+		h.advance(10 * time.Minute)
+		ev.Status = ingest.StatusResolved
+		h.submit(ev)
+		m := h.e.m
+		checks := []struct {
+			name string
+			got  float64
+			want float64
+		}{
+			{"escalations", testutil.ToFloat64(m.escalations.WithLabelValues("pos")), 1},
+			{"response warnings", testutil.ToFloat64(m.slaWarnings.WithLabelValues("response", "2")), 1},
+			{"response breaches (acked first)", testutil.ToFloat64(m.slaBreaches.WithLabelValues("response", "2")), 0},
+			{"acknowledged", testutil.ToFloat64(m.acked.WithLabelValues("pos")), 1},
+			{"major", testutil.ToFloat64(m.major.WithLabelValues("pos")), 0},
+		}
+		for _, c := range checks {
+			if c.got != c.want {
+				t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+			}
+		}
+		if n := testutil.CollectAndCount(m.responseTime, "corrd_correlator_response_time_seconds"); n != 1 {
+			t.Errorf("got %d response time series, want 1", n)
+		}
+		if n := testutil.CollectAndCount(m.leadTime, "corrd_correlator_lead_time_seconds"); n != 1 {
+			t.Errorf("got %d lead time series, want 1 (resolved)", n)
+		}
+		want := `
+# HELP corrd_correlator_response_time_seconds Time from opening to acknowledgement, by priority and category.
+# TYPE corrd_correlator_response_time_seconds histogram
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="60"} 0
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="300"} 0
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="900"} 0
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="1800"} 0
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="3600"} 1
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="7200"} 1
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="14400"} 1
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="28800"} 1
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="57600"} 1
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="86400"} 1
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="172800"} 1
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="345600"} 1
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="604800"} 1
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="1.2096e+06"} 1
+corrd_correlator_response_time_seconds_bucket{category="point-of-sale",priority="2",le="+Inf"} 1
+corrd_correlator_response_time_seconds_sum{category="point-of-sale",priority="2"} 3000
+corrd_correlator_response_time_seconds_count{category="point-of-sale",priority="2"} 1
+`
+		if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want), "corrd_correlator_response_time_seconds"); err != nil {
+			t.Error(err)
 		}
 	})
 }
