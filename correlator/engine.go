@@ -99,6 +99,7 @@ type Engine struct {
 	window  time.Duration
 	runMu   sync.RWMutex
 	running bool
+	sil     silences
 }
 
 var _ ingest.Submitter = (*Engine)(nil)

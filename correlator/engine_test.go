@@ -449,3 +449,53 @@ corrd_correlator_response_time_seconds_count{category="point-of-sale",priority="
 		}
 	})
 }
+
+// A silence created through the API withholds forwarding but keeps
+// counting; the fault still present when it is expired is forwarded.
+func TestSilence(t *testing.T) {
+	set := loadExample(t, "datacenter")
+	synctest.Test(t, func(t *testing.T) {
+		h := startEngine(t, Options{Shards: 2}, set)
+		defer h.stop()
+		for _, bad := range []Silence{
+			{Matchers: []string{`instance=~"("`}, EndsAt: time.Now().Add(time.Hour), CreatedBy: "a"},
+			{Matchers: []string{`instance="db1"`}, StartsAt: time.Now().Add(time.Hour), EndsAt: time.Now(), CreatedBy: "a"},
+			{Matchers: []string{`instance="db1"`}, EndsAt: time.Now().Add(time.Hour)},
+			{EndsAt: time.Now().Add(time.Hour), CreatedBy: "a"},
+		} {
+			if _, err := h.e.AddSilence(bad); !errors.Is(err, ErrInvalidSilence) {
+				t.Errorf("AddSilence(%+v): got %v, want ErrInvalidSilence", bad, err)
+			}
+		}
+		sil, err := h.e.AddSilence(Silence{Matchers: []string{`instance="db1"`}, EndsAt: time.Now().Add(time.Hour), CreatedBy: "anna", Comment: "disk swap"})
+		if err != nil || sil.Status != "active" {
+			t.Fatalf("AddSilence: %+v, %v", sil, err)
+		}
+		synctest.Wait()
+		ev := event(map[string]string{"alertname": "DiskFull", "instance": "db1"}, 0)
+		h.submit(ev)
+		h.advance(10 * time.Minute)
+		h.submit(ev) // past nothing: a duplicate, still counted
+		if n := len(h.rec.all()); n != 0 {
+			t.Fatalf("got %d changes forwarded under the silence, want 0", n)
+		}
+		inc := h.e.Incidents(Filter{})[0]
+		if inc.Maintenance != "silence "+sil.ID || inc.EventCount != 2 {
+			t.Errorf("got maintenance %q, %d events; want the silence and 2 events", inc.Maintenance, inc.EventCount)
+		}
+		if _, err := h.e.ExpireSilence("sil-nope"); !errors.Is(err, ErrUnknownSilence) {
+			t.Errorf("ExpireSilence(unknown): got %v", err)
+		}
+		if s, err := h.e.ExpireSilence(sil.ID); err != nil || s.Status != "expired" {
+			t.Fatalf("ExpireSilence: %+v, %v", s, err)
+		}
+		synctest.Wait()
+		cs := h.rec.all()
+		if len(cs) != 1 || cs[0].Type != ChangeOpened || cs[0].Detail != "maintenance ended" {
+			t.Fatalf("got %v after the silence ended, want one opened change", cs)
+		}
+		if got := h.e.Silences(); len(got) != 1 || got[0].Status != "expired" {
+			t.Errorf("Silences() = %+v, want the expired one", got)
+		}
+	})
+}

@@ -88,6 +88,7 @@ type goldenChange struct {
 	Major       bool           `json:"major,omitempty"`
 	SLA         *goldenSLA     `json:"sla,omitempty"`
 	AckedBy     string         `json:"acked_by,omitempty"`
+	Maintenance string         `json:"maintenance,omitempty"`
 	CommonLabel ingest.Labels  `json:"common_labels,omitempty"`
 }
 
@@ -253,7 +254,7 @@ func toGolden(c Change, start time.Time) goldenChange {
 		Children: len(inc.Children), Revision: inc.Revision, PrevPrio: c.PreviousPriority,
 		FirstSeen: inc.FirstSeen.Sub(start).String(), CommonLabel: inc.CommonLabels,
 		Previous: inc.Previous, Reopens: inc.Reopens, Flapping: inc.Flapping,
-		Detail: c.Detail, Service: inc.Service, Level: inc.EscalationLevel, Major: inc.Major, AckedBy: inc.AckedBy,
+		Detail: c.Detail, Service: inc.Service, Level: inc.EscalationLevel, Major: inc.Major, AckedBy: inc.AckedBy, Maintenance: inc.Maintenance,
 	}
 	if inc.Service != "" {
 		g.Assignment = inc.AssignmentGroup

@@ -87,6 +87,9 @@ type Incident struct {
 	// Major is set for incidents at the major-incident priority and for
 	// any SLA breach; major incidents get periodic status updates.
 	Major bool `json:"major"`
+	// Maintenance names the maintenance window or silence the incident is
+	// in: its changes are recorded but not forwarded, its clocks paused.
+	Maintenance string `json:"maintenance,omitempty"`
 	// SLA holds the clocks, counted in the service's business hours.
 	SLA *SLA `json:"sla,omitempty"`
 	// Previous is the incident of the same group this one follows, when it

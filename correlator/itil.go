@@ -26,6 +26,14 @@ type itil struct {
 
 	major      bool
 	nextStatus time.Time
+
+	// Maintenance: while maint, changes are withheld and clocks paused.
+	maint      bool
+	maintBy    string
+	pauseStart time.Time
+	paused     time.Duration // business time spent in maintenance
+	withheld   bool          // a change was recorded but not forwarded
+	forwarded  bool          // some change reached the sinks
 }
 
 // attachService finds the incident's service and sets category and
@@ -57,7 +65,7 @@ func (s *shard) armClocks(inc *incState, set *rules.Set) {
 		if d <= 0 {
 			return time.Time{}
 		}
-		t, ok := inc.cal.Add(inc.openedAt, d)
+		t, ok := inc.cal.Add(inc.openedAt, d+inc.paused)
 		if !ok {
 			return time.Time{}
 		}
@@ -68,6 +76,9 @@ func (s *shard) armClocks(inc *incState, set *rules.Set) {
 	if warn > 0 {
 		inc.respWarn = due(time.Duration(float64(resp) * warn))
 		inc.resWarn = due(time.Duration(float64(res) * warn))
+	}
+	if inc.maint {
+		return // paused: rescheduled when maintenance ends
 	}
 	for _, t := range []time.Time{inc.respWarn, inc.respDue, inc.resWarn, inc.resDue, inc.levelDue, inc.nextStatus} {
 		if !t.IsZero() {
@@ -119,6 +130,9 @@ func (s *shard) makeMajor(inc *incState, set *rules.Set, now time.Time) {
 
 // checkITIL emits what is due on an open incident's clocks.
 func (s *shard) checkITIL(inc *incState, now time.Time) {
+	if inc.maint {
+		return // clocks paused
+	}
 	set := inc.g.set
 	due := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
 	prio := prioLabel(inc.priority)

@@ -41,6 +41,7 @@ func (s *shard) openIncident(g *group, sigs []pendingSig, now time.Time) *incSta
 func (s *shard) opened(g *group, inc *incState, now time.Time) {
 	inc.attachService(g.set)
 	inc.recomputePriority()
+	s.evalMaintenance(inc, now)
 	s.startITIL(inc, g.set, now)
 	g.open = append(g.open, inc)
 	s.byID[inc.id] = inc
@@ -197,6 +198,7 @@ func (s *shard) checkIncident(inc *incState, now time.Time) {
 		if !inc.announced && !now.Before(inc.announceAt) {
 			s.announce(inc, now)
 		}
+		s.evalMaintenance(inc, now)
 		if inc.announced {
 			s.checkITIL(inc, now)
 		}
@@ -357,6 +359,15 @@ func (s *shard) emitDetail(inc *incState, t ChangeType, now time.Time, prev int,
 		}
 		inc.timeline = append(inc.timeline, e)
 	}
+	// In maintenance, or before anything was forwarded, a change is only
+	// recorded; a ticket already out still learns of its resolution.
+	ending := t == ChangeResolved || t == ChangeClosed
+	if (inc.maint && !(inc.forwarded && ending)) || (!inc.forwarded && t != ChangeOpened) {
+		inc.withheld = true
+		s.e.m.withheld.WithLabelValues(inc.rule.Name, string(t)).Inc()
+		return
+	}
+	inc.forwarded = true
 	s.e.m.changes.WithLabelValues(inc.rule.Name, string(t)).Inc()
 	if s.e.pub == nil {
 		return

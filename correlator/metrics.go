@@ -22,6 +22,7 @@ type metrics struct {
 	reopened     *prometheus.CounterVec
 	acked        *prometheus.CounterVec
 	flapping     *prometheus.CounterVec
+	withheld     *prometheus.CounterVec
 	major        *prometheus.CounterVec
 	escalations  *prometheus.CounterVec
 	slaWarnings  *prometheus.CounterVec
@@ -94,6 +95,10 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 			Name: "corrd_correlator_incidents_acknowledged_total",
 			Help: "Incidents acknowledged, by rule.",
 		}, []string{"rule"}),
+		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_changes_withheld_total",
+			Help: "Changes recorded but not forwarded (maintenance window or silence), by rule and type.",
+		}, []string{"rule", "type"}),
 		flapping: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corrd_correlator_incidents_flapping_total",
 			Help: "Incidents marked flapping, by rule.",
@@ -131,7 +136,7 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 		}, []string{"priority", "category"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
+		reg.MustRegister(m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
 			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "corrd_correlator_queue_depth",

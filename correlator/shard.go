@@ -38,6 +38,7 @@ const (
 	noteChildBreadth
 	noteLinkParent
 	noteChildReopened
+	noteMaintenance
 )
 
 // note is a message between shards: rerouted events and rollup
@@ -225,6 +226,10 @@ func (s *shard) handleNote(n *note, now time.Time) {
 		s.childBreadth(n, now)
 	case noteChildReopened:
 		s.childReopened(n, now)
+	case noteMaintenance:
+		for _, inc := range s.byID {
+			s.evalMaintenance(inc, now)
+		}
 	case noteLinkParent:
 		if inc := s.byID[n.child.id]; inc != nil && inc.parent == "" {
 			inc.parent = n.parentID

@@ -286,6 +286,7 @@ func (inc *incState) snapshot(withSignals bool) Incident {
 		EscalationLevel: inc.level,
 		Major:           inc.major,
 		SLA:             inc.slaSnapshot(),
+		Maintenance:     inc.maintBy,
 		SignalCount:     len(inc.order) + inc.untracked,
 		FiringCount:     inc.firing,
 		EventCount:      inc.events,

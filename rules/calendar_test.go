@@ -95,3 +95,36 @@ func TestCalendarErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestMaintenanceWindowActive(t *testing.T) {
+	w, err := compileMaintenance("maintenance[0]", &MaintenanceConfig{
+		Name: "pos-night", Match: []string{`app="pos"`},
+		Schedule: &CalendarConfig{Timezone: "UTC", Hours: map[string]string{"mon-fri": "02:00-04:00"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) time.Time { v, _ := time.Parse("2006-01-02 15:04", s); return v }
+	cases := []struct {
+		t      string
+		active bool
+		next   string
+	}{
+		{"2026-11-23 01:00", false, "2026-11-23 02:00"}, // Monday before
+		{"2026-11-23 03:00", true, "2026-11-23 04:00"},
+		{"2026-11-23 04:00", false, "2026-11-24 02:00"},
+		{"2026-11-21 12:00", false, "2026-11-23 02:00"}, // Saturday
+	}
+	for _, c := range cases {
+		a, n := w.Active(at(c.t))
+		if a != c.active || !n.Equal(at(c.next)) {
+			t.Errorf("Active(%s) = %v, %v; want %v, %s", c.t, a, n, c.active, c.next)
+		}
+	}
+	_, err = compileMaintenance("maintenance[1]", &MaintenanceConfig{Name: "x", Start: "2026-11-23T04:00:00Z", End: "2026-11-23T02:00:00Z"})
+	for _, want := range []string{"match: at least one matcher", "end must be after start"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	}
+}

@@ -127,6 +127,8 @@ type Set struct {
 	// MajorPriority and StatusEvery tune major incidents.
 	MajorPriority int
 	StatusEvery   time.Duration
+	// Maintenance holds the configured maintenance windows.
+	Maintenance []*Window
 }
 
 // Rule returns the named rule.
@@ -685,6 +687,15 @@ func compileServiceManagement(files []Named, s *Set) error {
 				errs = append(errs, err)
 			}
 			s.SLA = sla
+		}
+		for i := range f.File.Maintenance {
+			c := &f.File.Maintenance[i]
+			w, err := compileMaintenance(fmt.Sprintf("%s: maintenance[%d] %q", f.Name, i, c.Name), c)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			s.Maintenance = append(s.Maintenance, w)
 		}
 		if m := f.File.Major; m != nil {
 			if majorFile != "" {

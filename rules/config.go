@@ -26,6 +26,9 @@ type File struct {
 	SLA *SLAConfig `yaml:"sla,omitempty"`
 	// Major tunes major incidents; at most one file may set it.
 	Major *MajorConfig `yaml:"major,omitempty"`
+	// Maintenance lists maintenance windows: incidents in scope are
+	// recorded but not forwarded, and their SLA clocks pause.
+	Maintenance []MaintenanceConfig `yaml:"maintenance,omitempty"`
 }
 
 // Rule is one correlation rule as written in YAML.

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -111,6 +112,44 @@ func TestAckEndpoint(t *testing.T) {
 			t.Errorf("report: got %d, want 200 with %q in:\n%s", code, want, report)
 		}
 	}
+	// Silences: bad input gets a clear 400, unknown ids 404.
+	del := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	for _, tc := range []struct {
+		name, body string
+		code       int
+		want       string
+	}{
+		{"invalid matcher", `{"matchers":["a=~\"(\""],"ends_at":"` + future + `","created_by":"anna"}`, 400, "matchers[0]"},
+		{"end before start", `{"matchers":["a=\"b\""],"starts_at":"` + future + `","ends_at":"` + past + `","created_by":"anna"}`, 400, "ends_at must be after starts_at"},
+		{"no author", `{"matchers":["a=\"b\""],"ends_at":"` + future + `"}`, 400, "created_by is required"},
+		{"unknown field", `{"matcher":["a=\"b\""]}`, 400, "unknown field"},
+		{"created", `{"matchers":["instance=\"db2\""],"ends_at":"` + future + `","created_by":"anna","comment":"disk swap"}`, 201, `"status":"active"`},
+	} {
+		t.Run("silence "+tc.name, func(t *testing.T) {
+			code, body := post("/api/v1/silences", tc.body)
+			if code != tc.code || !strings.Contains(body, tc.want) {
+				t.Errorf("got %d %s, want %d containing %q", code, body, tc.code, tc.want)
+			}
+		})
+	}
+	if code, _ := del("/api/v1/silences/sil-nope"); code != http.StatusNotFound {
+		t.Errorf("expire unknown silence: got %d, want 404", code)
+	}
+	code, body := get("/api/v1/silences")
+	var sl struct{ Silences []correlator.Silence }
+	if err := json.Unmarshal([]byte(body), &sl); code != 200 || err != nil || len(sl.Silences) != 1 {
+		t.Fatalf("list silences: %d %s", code, body)
+	}
+	if code, body := del("/api/v1/silences/" + sl.Silences[0].ID); code != 200 || !strings.Contains(body, `"status":"expired"`) {
+		t.Errorf("expire silence: got %d %s", code, body)
+	}
+
 	b, _ := json.Marshal(inc)
 	if !strings.Contains(string(b), `"timeline"`) {
 		t.Errorf("single-incident read lacks the timeline: %s", b)

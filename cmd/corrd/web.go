@@ -20,6 +20,9 @@ type incidentReader interface {
 	Incidents(correlator.Filter) []correlator.Incident
 	Incident(id string) (correlator.Incident, bool)
 	Ack(id, by string) (correlator.Incident, error)
+	AddSilence(correlator.Silence) (correlator.Silence, error)
+	ExpireSilence(id string) (correlator.Silence, error)
+	Silences() []correlator.Silence
 }
 
 var _ incidentReader = (*correlator.Engine)(nil)
@@ -53,6 +56,9 @@ func newWebHandler(d webDeps) (http.Handler, error) {
 		{"GET /api/v1/incidents/{id}", http.HandlerFunc(api.get)},
 		{"POST /api/v1/incidents/{id}/ack", http.HandlerFunc(api.ack)},
 		{"GET /api/v1/incidents/{id}/report", http.HandlerFunc(api.report)},
+		{"GET /api/v1/silences", http.HandlerFunc(api.listSilences)},
+		{"POST /api/v1/silences", http.HandlerFunc(api.addSilence)},
+		{"DELETE /api/v1/silences/{id}", http.HandlerFunc(api.expireSilence)},
 		{"/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{})},
 		{"GET /-/healthy", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintln(w, "corrd is healthy.")
@@ -145,6 +151,43 @@ func (a incidentAPI) report(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 	fmt.Fprint(w, correlator.Report(inc))
+}
+
+func (a incidentAPI) listSilences(w http.ResponseWriter, _ *http.Request) {
+	a.writeJSON(w, http.StatusOK, struct {
+		Silences []correlator.Silence `json:"silences"`
+	}{a.src.Silences()})
+}
+
+// addSilence creates a silence: {"matchers": [...], "starts_at", "ends_at",
+// "created_by", "comment"}.
+func (a incidentAPI) addSilence(w http.ResponseWriter, r *http.Request) {
+	var in correlator.Silence
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid silence: " + err.Error()})
+		return
+	}
+	if in.ID != "" || in.Status != "" {
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid silence: id and status are set by corrd"})
+		return
+	}
+	out, err := a.src.AddSilence(in)
+	if err != nil {
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	a.writeJSON(w, http.StatusCreated, out)
+}
+
+func (a incidentAPI) expireSilence(w http.ResponseWriter, r *http.Request) {
+	out, err := a.src.ExpireSilence(r.PathValue("id"))
+	if errors.Is(err, correlator.ErrUnknownSilence) {
+		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("silence %q not found", r.PathValue("id"))})
+		return
+	}
+	a.writeJSON(w, http.StatusOK, out)
 }
 
 // maxAckBody bounds an acknowledgement request.

@@ -43,6 +43,16 @@ func (f *fakeIncidents) Ack(id, by string) (correlator.Incident, error) {
 	return correlator.Incident{}, correlator.ErrUnknownIncident
 }
 
+func (f *fakeIncidents) AddSilence(correlator.Silence) (correlator.Silence, error) {
+	return correlator.Silence{}, correlator.ErrInvalidSilence
+}
+
+func (f *fakeIncidents) ExpireSilence(string) (correlator.Silence, error) {
+	return correlator.Silence{}, correlator.ErrUnknownSilence
+}
+
+func (f *fakeIncidents) Silences() []correlator.Silence { return nil }
+
 func (f *fakeIncidents) Incident(id string) (correlator.Incident, bool) {
 	for _, inc := range f.incs {
 		if inc.ID == id {

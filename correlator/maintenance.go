@@ -1,0 +1,233 @@
+package correlator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/alertmanager/pkg/labels"
+
+	"github.com/corrd/corrd/rules"
+)
+
+// Silence is an ad hoc maintenance window created through the API.
+type Silence struct {
+	ID        string    `json:"id"`
+	Matchers  []string  `json:"matchers"`
+	StartsAt  time.Time `json:"starts_at"`
+	EndsAt    time.Time `json:"ends_at"`
+	CreatedBy string    `json:"created_by"`
+	Comment   string    `json:"comment,omitempty"`
+	// Status is pending, active or expired, as of the read.
+	Status string `json:"status"`
+}
+
+// Errors of the silence API.
+var (
+	ErrUnknownSilence = errors.New("no such silence")
+	ErrInvalidSilence = errors.New("invalid silence")
+)
+
+// silences is the engine's set of silences. Expired ones are kept for a day
+// for reading.
+type silences struct {
+	mu   sync.RWMutex
+	list []*silenceEntry
+}
+
+type silenceEntry struct {
+	s Silence
+	w *rules.Window
+}
+
+const keepExpiredSilences = 24 * time.Hour
+
+// AddSilence validates and adds a silence and re-evaluates every open
+// incident against it.
+func (e *Engine) AddSilence(s Silence) (Silence, error) {
+	now := time.Now()
+	var errs []error
+	var ms []*labels.Matcher
+	if len(s.Matchers) == 0 {
+		errs = append(errs, errors.New("matchers: at least one is required"))
+	}
+	for i, m := range s.Matchers {
+		pm, err := labels.ParseMatcher(m)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("matchers[%d]: %q: %w", i, m, err))
+			continue
+		}
+		ms = append(ms, pm)
+	}
+	if s.StartsAt.IsZero() {
+		s.StartsAt = now
+	}
+	switch {
+	case s.EndsAt.IsZero():
+		errs = append(errs, errors.New("ends_at is required"))
+	case !s.EndsAt.After(s.StartsAt):
+		errs = append(errs, errors.New("ends_at must be after starts_at"))
+	case !s.EndsAt.After(now):
+		errs = append(errs, errors.New("ends_at is in the past"))
+	}
+	if s.CreatedBy == "" {
+		errs = append(errs, errors.New("created_by is required"))
+	}
+	if len(errs) > 0 {
+		return Silence{}, fmt.Errorf("%w: %w", ErrInvalidSilence, errors.Join(errs...))
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	s.ID = "sil-" + hex.EncodeToString(id[:])
+	e.sil.mu.Lock()
+	e.sil.list = append(e.sil.list, &silenceEntry{s: s, w: rules.NewFixedWindow("silence "+s.ID, ms, s.StartsAt, s.EndsAt)})
+	e.sil.mu.Unlock()
+	e.maintenanceChanged()
+	return e.silenceView(s, now), nil
+}
+
+// ExpireSilence ends a silence now.
+func (e *Engine) ExpireSilence(id string) (Silence, error) {
+	now := time.Now()
+	e.sil.mu.Lock()
+	var found *silenceEntry
+	for _, se := range e.sil.list {
+		if se.s.ID == id {
+			found = se
+		}
+	}
+	if found == nil {
+		e.sil.mu.Unlock()
+		return Silence{}, ErrUnknownSilence
+	}
+	if found.s.EndsAt.After(now) {
+		found.s.EndsAt = now
+		if found.s.StartsAt.After(now) {
+			found.s.StartsAt = now
+		}
+		found.w = rules.NewFixedWindow("silence "+id, found.w.Matchers, found.s.StartsAt, now)
+	}
+	s := found.s
+	e.sil.mu.Unlock()
+	e.maintenanceChanged()
+	return e.silenceView(s, now), nil
+}
+
+// Silences lists the silences, newest first; expired ones for a day.
+func (e *Engine) Silences() []Silence {
+	now := time.Now()
+	e.sil.mu.Lock()
+	kept := e.sil.list[:0]
+	for _, se := range e.sil.list {
+		if now.Sub(se.s.EndsAt) < keepExpiredSilences {
+			kept = append(kept, se)
+		}
+	}
+	e.sil.list = kept
+	out := make([]Silence, 0, len(kept))
+	for _, se := range kept {
+		out = append(out, e.silenceView(se.s, now))
+	}
+	e.sil.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].StartsAt.After(out[j].StartsAt) })
+	return out
+}
+
+func (e *Engine) silenceView(s Silence, now time.Time) Silence {
+	switch {
+	case now.Before(s.StartsAt):
+		s.Status = "pending"
+	case now.Before(s.EndsAt):
+		s.Status = "active"
+	default:
+		s.Status = "expired"
+	}
+	return s
+}
+
+// maintenanceChanged makes every shard re-evaluate its open incidents.
+func (e *Engine) maintenanceChanged() {
+	for _, s := range e.shards {
+		s.post(note{kind: noteMaintenance})
+	}
+}
+
+// maintenanceOf tells whether an incident is in a maintenance window or
+// silence now, which one, and when that may next change.
+func (e *Engine) maintenanceOf(inc *incState, now time.Time) (active bool, by string, next time.Time) {
+	consider := func(w *rules.Window) {
+		if !w.Matches(inc.common) {
+			return
+		}
+		on, n := w.Active(now)
+		if on && !active {
+			active, by = true, w.Name
+		}
+		if !n.IsZero() && (next.IsZero() || n.Before(next)) {
+			next = n
+		}
+	}
+	for _, w := range inc.g.set.Maintenance {
+		consider(w)
+	}
+	e.sil.mu.RLock()
+	for _, se := range e.sil.list {
+		consider(se.w)
+	}
+	e.sil.mu.RUnlock()
+	return active, by, next
+}
+
+// evalMaintenance moves an open incident into or out of maintenance. In
+// maintenance its changes are recorded but not forwarded and its clocks
+// pause; when maintenance ends with the incident still open, what was
+// withheld is forwarded as one change.
+func (s *shard) evalMaintenance(inc *incState, now time.Time) {
+	if inc.status != StatusOpen {
+		return
+	}
+	active, by, next := s.e.maintenanceOf(inc, now)
+	if !next.IsZero() {
+		s.schedule(next, nil, inc)
+	}
+	switch {
+	case active && !inc.maint:
+		inc.maint, inc.maintBy, inc.pauseStart = true, by, now
+	case active:
+		inc.maintBy = by
+	case inc.maint:
+		inc.maint, inc.maintBy = false, ""
+		s.resumeClocks(inc, now)
+		if inc.withheld && inc.announced {
+			inc.withheld = false
+			inc.dirty, inc.updateDue = false, time.Time{}
+			t := ChangeUpdated
+			if !inc.forwarded {
+				t = ChangeOpened
+			}
+			s.emitDetail(inc, t, now, 0, "maintenance ended")
+		}
+	}
+}
+
+// resumeClocks adds the paused business time to the SLA clocks and shifts
+// the escalation and status-update deadlines by the pause.
+func (s *shard) resumeClocks(inc *incState, now time.Time) {
+	pausedBusiness := inc.cal.Elapsed(inc.pauseStart, now)
+	inc.paused += pausedBusiness
+	if !inc.levelDue.IsZero() && inc.levelDue.After(inc.pauseStart) {
+		left := inc.cal.Elapsed(inc.pauseStart, inc.levelDue)
+		if t, ok := inc.cal.Add(now, left); ok {
+			inc.levelDue = t
+		}
+	}
+	if !inc.nextStatus.IsZero() && inc.nextStatus.After(inc.pauseStart) {
+		inc.nextStatus = now.Add(inc.nextStatus.Sub(inc.pauseStart))
+	}
+	inc.pauseStart = time.Time{}
+	s.armClocks(inc, inc.g.set)
+}
