@@ -100,6 +100,7 @@ type Engine struct {
 	runMu   sync.RWMutex
 	running bool
 	sil     silences
+	know    knowledge
 }
 
 var _ ingest.Submitter = (*Engine)(nil)

@@ -121,7 +121,15 @@ func TestFleetOutageRollup(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := startEngine(t, Options{Shards: 4}, set)
 		defer h.stop()
-		// Devices fail over 4 minutes, store after store.
+		// The firmware change is recorded; an unrelated one in another chain.
+		if err := h.e.AddChanges([]ChangeRecord{
+			{ID: "CHG-1", Title: "Self-checkout firmware 7.1.0", Start: time.Now(), Scope: map[string]string{"chain": "ica", "firmware": "7.1.0"}},
+			{ID: "CHG-2", Title: "Coop POS patch", Start: time.Now(), Scope: map[string]string{"chain": "coop"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		h.advance(4 * time.Minute)
+		// Devices fail over the next 4 minutes, store after store.
 		for s := 0; s < 200; s++ {
 			var batch []ingest.Event
 			for d := 0; d < 5; d++ {
@@ -147,6 +155,9 @@ func TestFleetOutageRollup(t *testing.T) {
 		}
 		if p.Priority != 1 {
 			t.Errorf("got priority %d, want 1", p.Priority)
+		}
+		if len(p.Suspects) != 1 || p.Suspects[0].ChangeID != "CHG-1" || p.Suspects[0].After != "4m0s" {
+			t.Errorf("got suspects %+v, want CHG-1 alone, 4m before the first signal", p.Suspects)
 		}
 		stores := h.e.Incidents(Filter{Rule: "store-scanners"})
 		if len(stores) != 200 {

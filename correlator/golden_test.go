@@ -2,6 +2,7 @@ package correlator
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"flag"
 	"os"
@@ -51,6 +52,15 @@ type inputLine struct {
 	Status      string            `json:"status"`
 	Severity    string            `json:"severity"`
 	Source      string            `json:"source"`
+	// Change records a change: {"id", "title", "start" and "end" as
+	// offsets, "scope"}.
+	Change *struct {
+		ID    string            `json:"id"`
+		Title string            `json:"title"`
+		Start string            `json:"start"`
+		End   string            `json:"end"`
+		Scope map[string]string `json:"scope"`
+	} `json:"change"`
 	// Ack acknowledges the open incident of a rule: {"rule": ..., "by": ...}.
 	Ack *struct {
 		Rule string `json:"rule"`
@@ -89,6 +99,10 @@ type goldenChange struct {
 	SLA         *goldenSLA     `json:"sla,omitempty"`
 	AckedBy     string         `json:"acked_by,omitempty"`
 	Maintenance string         `json:"maintenance,omitempty"`
+	KnownErrors []string       `json:"known_errors,omitempty"`
+	Suspects    []string       `json:"suspects,omitempty"`
+	Problem     string         `json:"problem,omitempty"`
+	Description string         `json:"description,omitempty"`
 	CommonLabel ingest.Labels  `json:"common_labels,omitempty"`
 }
 
@@ -189,6 +203,17 @@ func runCase(t *testing.T, dir string) goldenFile {
 				<-time.After(d)
 			}
 			synctest.Wait()
+			if c := l.Change; c != nil {
+				rec := ChangeRecord{ID: c.ID, Title: c.Title, Start: start.Add(mustDur(t, c.Start)), Scope: c.Scope}
+				if c.End != "" {
+					rec.End = start.Add(mustDur(t, c.End))
+				}
+				if err := e.AddChanges([]ChangeRecord{rec}); err != nil {
+					t.Fatalf("change: %v", err)
+				}
+				synctest.Wait()
+				continue
+			}
 			if l.Ack != nil {
 				open := e.Incidents(Filter{Rule: l.Ack.Rule, Status: StatusOpen})
 				if len(open) != 1 {
@@ -258,6 +283,16 @@ func toGolden(c Change, start time.Time) goldenChange {
 	}
 	if inc.Service != "" {
 		g.Assignment = inc.AssignmentGroup
+	}
+	for _, k := range inc.KnownErrors {
+		g.KnownErrors = append(g.KnownErrors, k.ID)
+	}
+	for _, s := range inc.Suspects {
+		g.Suspects = append(g.Suspects, fmt.Sprintf("%d %s overlap=%.2f after=%s", s.Rank, s.ChangeID, s.Overlap, s.After))
+	}
+	g.Problem = inc.Problem
+	if len(inc.KnownErrors)+len(inc.Suspects) > 0 {
+		g.Description = inc.Description
 	}
 	if inc.SLA != nil && inc.Service != "" {
 		g.SLA = &goldenSLA{

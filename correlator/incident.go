@@ -92,6 +92,14 @@ type Incident struct {
 	Maintenance string `json:"maintenance,omitempty"`
 	// SLA holds the clocks, counted in the service's business hours.
 	SLA *SLA `json:"sla,omitempty"`
+	// KnownErrors are the known errors whose signature matches, with their
+	// workarounds.
+	KnownErrors []KnownErrorMatch `json:"known_errors,omitempty"`
+	// Suspects are the changes that may have caused the incident, best
+	// first.
+	Suspects []Suspect `json:"suspects,omitempty"`
+	// Problem is the problem record the incident's recurrence raised.
+	Problem string `json:"problem,omitempty"`
 	// Previous is the incident of the same group this one follows, when it
 	// opened after the previous one was resolved and could no longer be
 	// reopened.

@@ -40,6 +40,8 @@ func (s *shard) openIncident(g *group, sigs []pendingSig, now time.Time) *incSta
 // opened registers a new incident and schedules its announcement.
 func (s *shard) opened(g *group, inc *incState, now time.Time) {
 	inc.attachService(g.set)
+	s.evalKnownErrors(inc)
+	s.evalSuspects(inc)
 	inc.recomputePriority()
 	s.evalMaintenance(inc, now)
 	s.startITIL(inc, g.set, now)
@@ -106,8 +108,12 @@ func (s *shard) addSignalQuiet(inc *incState, sig *sigState) (fresh []ingest.Lab
 func (s *shard) addSignal(inc *incState, sig *sigState, now time.Time) {
 	fresh := s.addSignalQuiet(inc, sig)
 	inc.lastArrive = now
+	ke := s.evalKnownErrors(inc)
 	s.notifyParentsBreadth(inc, fresh)
 	s.afterChange(inc, now)
+	if ke {
+		s.knownErrorFound(inc, now)
+	}
 	s.scheduleQuiet(inc)
 }
 
@@ -373,4 +379,14 @@ func (s *shard) emitDetail(inc *incState, t ChangeType, now time.Time, prev int,
 		return
 	}
 	s.e.pub.Publish(Change{Type: t, At: now, Incident: inc.snapshot(true), PreviousPriority: prev, Detail: detail})
+}
+
+// knownErrorFound reports a newly attached known error at once: its
+// workaround is what first line needs.
+func (s *shard) knownErrorFound(inc *incState, now time.Time) {
+	if !inc.announced || inc.status != StatusOpen {
+		return
+	}
+	inc.dirty, inc.updateDue = false, time.Time{}
+	s.emitDetail(inc, ChangeUpdated, now, 0, "known error "+inc.knownErrors[len(inc.knownErrors)-1].ID)
 }

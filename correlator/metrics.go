@@ -7,29 +7,30 @@ import (
 )
 
 type metrics struct {
-	deduplicated *prometheus.CounterVec
-	backpressure *prometheus.CounterVec
-	absorbed     *prometheus.CounterVec
-	orphans      *prometheus.CounterVec
-	expired      *prometheus.CounterVec
-	opened       *prometheus.CounterVec
-	resolved     *prometheus.CounterVec
-	closed       *prometheus.CounterVec
-	open         *prometheus.GaugeVec
-	signals      *prometheus.HistogramVec
-	latency      prometheus.Histogram
-	changes      *prometheus.CounterVec
-	reopened     *prometheus.CounterVec
-	acked        *prometheus.CounterVec
-	flapping     *prometheus.CounterVec
-	withheld     *prometheus.CounterVec
-	major        *prometheus.CounterVec
-	escalations  *prometheus.CounterVec
-	slaWarnings  *prometheus.CounterVec
-	slaBreaches  *prometheus.CounterVec
-	leadTime     *prometheus.HistogramVec
-	responseTime *prometheus.HistogramVec
-	waitingTime  *prometheus.HistogramVec
+	deduplicated   *prometheus.CounterVec
+	backpressure   *prometheus.CounterVec
+	absorbed       *prometheus.CounterVec
+	orphans        *prometheus.CounterVec
+	expired        *prometheus.CounterVec
+	opened         *prometheus.CounterVec
+	resolved       *prometheus.CounterVec
+	closed         *prometheus.CounterVec
+	open           *prometheus.GaugeVec
+	signals        *prometheus.HistogramVec
+	latency        prometheus.Histogram
+	changes        *prometheus.CounterVec
+	reopened       *prometheus.CounterVec
+	acked          *prometheus.CounterVec
+	flapping       *prometheus.CounterVec
+	withheld       *prometheus.CounterVec
+	knownErrorHits *prometheus.CounterVec
+	major          *prometheus.CounterVec
+	escalations    *prometheus.CounterVec
+	slaWarnings    *prometheus.CounterVec
+	slaBreaches    *prometheus.CounterVec
+	leadTime       *prometheus.HistogramVec
+	responseTime   *prometheus.HistogramVec
+	waitingTime    *prometheus.HistogramVec
 }
 
 // serviceTimeBuckets span a minute to two weeks.
@@ -95,6 +96,10 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 			Name: "corrd_correlator_incidents_acknowledged_total",
 			Help: "Incidents acknowledged, by rule.",
 		}, []string{"rule"}),
+		knownErrorHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_known_error_hits_total",
+			Help: "Incidents a known error was attached to, by known error id.",
+		}, []string{"known_error"}),
 		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corrd_correlator_changes_withheld_total",
 			Help: "Changes recorded but not forwarded (maintenance window or silence), by rule and type.",
@@ -136,7 +141,7 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 		}, []string{"priority", "category"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
+		reg.MustRegister(m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
 			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "corrd_correlator_queue_depth",

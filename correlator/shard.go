@@ -39,6 +39,7 @@ const (
 	noteLinkParent
 	noteChildReopened
 	noteMaintenance
+	noteKnowledge
 )
 
 // note is a message between shards: rerouted events and rollup
@@ -226,6 +227,19 @@ func (s *shard) handleNote(n *note, now time.Time) {
 		s.childBreadth(n, now)
 	case noteChildReopened:
 		s.childReopened(n, now)
+	case noteKnowledge:
+		for _, inc := range s.byID {
+			if inc.status != StatusOpen {
+				continue
+			}
+			ke, sus := s.evalKnownErrors(inc), s.evalSuspects(inc)
+			switch {
+			case ke:
+				s.knownErrorFound(inc, now)
+			case sus:
+				s.markDirty(inc, now)
+			}
+		}
 	case noteMaintenance:
 		for _, inc := range s.byID {
 			s.evalMaintenance(inc, now)

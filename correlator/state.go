@@ -125,6 +125,10 @@ type incState struct {
 	itil
 	firstArrive time.Time
 
+	knownErrors []KnownErrorMatch
+	suspects    []Suspect
+	problem     string
+
 	previous    string
 	reopenTimes []time.Time
 	reopens     int
@@ -307,6 +311,9 @@ func (inc *incState) snapshot(withSignals bool) Incident {
 	if inc.service != nil {
 		out.Service = inc.service.Name
 	}
+	out.KnownErrors = append([]KnownErrorMatch(nil), inc.knownErrors...)
+	out.Suspects = append([]Suspect(nil), inc.suspects...)
+	out.Problem = inc.problem
 	if inc.isParent {
 		out.FiringCount = inc.openKids
 	}
@@ -342,7 +349,7 @@ func (inc *incState) snapshot(withSignals bool) Incident {
 		Breadth: out.Breadth,
 	}
 	out.Title = render(inc.rule.Title, &data)
-	out.Description = render(inc.rule.DescriptionTmpl, &data)
+	out.Description = render(inc.rule.DescriptionTmpl, &data) + inc.knowledgeText()
 	return out
 }
 

@@ -129,6 +129,12 @@ type Set struct {
 	StatusEvery   time.Duration
 	// Maintenance holds the configured maintenance windows.
 	Maintenance []*Window
+	// KnownErrors from the rules files (the API adds its own).
+	KnownErrors []*KnownError
+	// SuspectWithin bounds change suspects.
+	SuspectWithin time.Duration
+	// Problems holds the recurrence detection settings.
+	Problems Problems
 }
 
 // Rule returns the named rule.
@@ -652,7 +658,10 @@ func compileServiceManagement(files []Named, s *Set) error {
 	}
 	s.SLA = DefaultSLA()
 	s.MajorPriority, s.StatusEvery = 1, 30*time.Minute
-	var slaFile, majorFile string
+	var slaFile, majorFile, changesFile, problemsFile string
+	s.SuspectWithin = DefaultSuspectWithin
+	s.Problems = DefaultProblems()
+	keSeen := map[string]string{}
 	seen := map[string]bool{}
 	for _, f := range files {
 		for i := range f.File.Services {
@@ -696,6 +705,44 @@ func compileServiceManagement(files []Named, s *Set) error {
 				continue
 			}
 			s.Maintenance = append(s.Maintenance, w)
+		}
+		for i, c := range f.File.KnownErrors {
+			path := fmt.Sprintf("%s: known_errors[%d] %q", f.Name, i, c.ID)
+			k, err := CompileKnownError(path, c)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if prev, ok := keSeen[c.ID]; ok {
+				errs = append(errs, fmt.Errorf("%s: id used twice (also in %s)", path, prev))
+				continue
+			}
+			keSeen[c.ID] = f.Name
+			s.KnownErrors = append(s.KnownErrors, k)
+		}
+		if c := f.File.Changes; c != nil {
+			if changesFile != "" {
+				errs = append(errs, fmt.Errorf("%s: changes: also set in %s", f.Name, changesFile))
+			} else {
+				changesFile = f.Name
+				if c.SuspectWithin < 0 {
+					errs = append(errs, fmt.Errorf("%s: changes.suspect_within must be >= 0", f.Name))
+				} else if c.SuspectWithin > 0 {
+					s.SuspectWithin = time.Duration(c.SuspectWithin)
+				}
+			}
+		}
+		if c := f.File.Problems; c != nil {
+			if problemsFile != "" {
+				errs = append(errs, fmt.Errorf("%s: problems: also set in %s", f.Name, problemsFile))
+			} else {
+				problemsFile = f.Name
+				p, err := compileProblems(f.Name+": problems", c)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				s.Problems = p
+			}
 		}
 		if m := f.File.Major; m != nil {
 			if majorFile != "" {

@@ -29,6 +29,12 @@ type File struct {
 	// Maintenance lists maintenance windows: incidents in scope are
 	// recorded but not forwarded, and their SLA clocks pause.
 	Maintenance []MaintenanceConfig `yaml:"maintenance,omitempty"`
+	// KnownErrors are known errors with their signatures and workarounds.
+	KnownErrors []KnownErrorConfig `yaml:"known_errors,omitempty"`
+	// Changes tunes change correlation; at most one file may set it.
+	Changes *ChangesConfig `yaml:"changes,omitempty"`
+	// Problems tunes recurrence detection; at most one file may set it.
+	Problems *ProblemsConfig `yaml:"problems,omitempty"`
 }
 
 // Rule is one correlation rule as written in YAML.

@@ -150,6 +150,35 @@ func TestAckEndpoint(t *testing.T) {
 		t.Errorf("expire silence: got %d %s", code, body)
 	}
 
+	// Known errors and change records: bad input is a clear 4xx.
+	for _, tc := range []struct {
+		name, method, path, body string
+		code                     int
+		want                     string
+	}{
+		{"ke without workaround", "POST", "/api/v1/known-errors", `{"id":"KE-1","title":"t","match":["rule=\"x\""]}`, 400, "workaround is required"},
+		{"ke bad matcher", "POST", "/api/v1/known-errors", `{"id":"KE-1","title":"t","workaround":"w","signal_match":["message=~\"(\""]}`, 400, "signal_match[0]"},
+		{"ke unknown field", "POST", "/api/v1/known-errors", `{"id":"KE-1","titel":"t"}`, 400, "unknown field"},
+		{"ke created", "POST", "/api/v1/known-errors", `{"id":"KE-1","title":"Disk full on db","match":["instance=\"db2\""],"workaround":"Rotate the logs"}`, 201, `"origin":"api"`},
+		{"ke duplicate", "POST", "/api/v1/known-errors", `{"id":"KE-1","title":"t","match":["a=\"b\""],"workaround":"w"}`, 409, "already exists"},
+		{"ke list", "GET", "/api/v1/known-errors", ``, 200, `"id":"KE-1"`},
+		{"ke delete unknown", "DELETE", "/api/v1/known-errors/KE-9", ``, 404, "not found"},
+		{"ke delete", "DELETE", "/api/v1/known-errors/KE-1", ``, 204, ""},
+		{"change end before start", "POST", "/api/v1/ingest/changes", `{"id":"CHG-1","start":"2026-11-22T10:00:00Z","end":"2026-11-22T09:00:00Z","scope":{"chain":"ica"}}`, 400, "end is before start"},
+		{"change without scope", "POST", "/api/v1/ingest/changes", `[{"id":"CHG-1","start":"2026-11-22T10:00:00Z"}]`, 400, "scope needs at least one label"},
+		{"change bad json", "POST", "/api/v1/ingest/changes", `{"id":`, 400, "invalid change records"},
+		{"change accepted", "POST", "/api/v1/ingest/changes", `[{"id":"CHG-1","title":"db upgrade","start":"2026-11-22T10:00:00Z","scope":{"instance":"db2"}}]`, 202, `"accepted":1`},
+		{"change list", "GET", "/api/v1/changes", ``, 200, `"id":"CHG-1"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body)))
+			if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.want) {
+				t.Errorf("got %d %s, want %d containing %q", rec.Code, rec.Body.String(), tc.code, tc.want)
+			}
+		})
+	}
+
 	b, _ := json.Marshal(inc)
 	if !strings.Contains(string(b), `"timeline"`) {
 		t.Errorf("single-incident read lacks the timeline: %s", b)

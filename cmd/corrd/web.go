@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/corrd/corrd/correlator"
+	"github.com/corrd/corrd/rules"
 )
 
 // incidentReader is what the API reads from the engine, and the one
@@ -23,6 +24,11 @@ type incidentReader interface {
 	AddSilence(correlator.Silence) (correlator.Silence, error)
 	ExpireSilence(id string) (correlator.Silence, error)
 	Silences() []correlator.Silence
+	KnownErrors() []correlator.KnownErrorInfo
+	AddKnownError(rules.KnownErrorConfig) (correlator.KnownErrorInfo, error)
+	DeleteKnownError(id string) error
+	AddChanges([]correlator.ChangeRecord) error
+	Changes() []correlator.ChangeRecord
 }
 
 var _ incidentReader = (*correlator.Engine)(nil)
@@ -59,6 +65,11 @@ func newWebHandler(d webDeps) (http.Handler, error) {
 		{"GET /api/v1/silences", http.HandlerFunc(api.listSilences)},
 		{"POST /api/v1/silences", http.HandlerFunc(api.addSilence)},
 		{"DELETE /api/v1/silences/{id}", http.HandlerFunc(api.expireSilence)},
+		{"GET /api/v1/known-errors", http.HandlerFunc(api.listKnownErrors)},
+		{"POST /api/v1/known-errors", http.HandlerFunc(api.addKnownError)},
+		{"DELETE /api/v1/known-errors/{id}", http.HandlerFunc(api.deleteKnownError)},
+		{"POST /api/v1/ingest/changes", http.HandlerFunc(api.addChanges)},
+		{"GET /api/v1/changes", http.HandlerFunc(api.listChanges)},
 		{"/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{})},
 		{"GET /-/healthy", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintln(w, "corrd is healthy.")
@@ -188,6 +199,95 @@ func (a incidentAPI) expireSilence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.writeJSON(w, http.StatusOK, out)
+}
+
+// decodeStrict reads a bounded JSON body, rejecting unknown fields.
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+func (a incidentAPI) listKnownErrors(w http.ResponseWriter, _ *http.Request) {
+	kes := a.src.KnownErrors()
+	if kes == nil {
+		kes = []correlator.KnownErrorInfo{}
+	}
+	a.writeJSON(w, http.StatusOK, struct {
+		KnownErrors []correlator.KnownErrorInfo `json:"known_errors"`
+	}{kes})
+}
+
+func (a incidentAPI) addKnownError(w http.ResponseWriter, r *http.Request) {
+	var in rules.KnownErrorConfig
+	if err := decodeStrict(w, r, &in); err != nil {
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid known error: " + err.Error()})
+		return
+	}
+	out, err := a.src.AddKnownError(in)
+	switch {
+	case errors.Is(err, correlator.ErrDuplicateKE):
+		a.writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("known error %q already exists", in.ID)})
+	case err != nil:
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+	default:
+		a.writeJSON(w, http.StatusCreated, out)
+	}
+}
+
+func (a incidentAPI) deleteKnownError(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	switch err := a.src.DeleteKnownError(id); {
+	case errors.Is(err, correlator.ErrUnknownKE):
+		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("known error %q not found", id)})
+	case errors.Is(err, correlator.ErrConfiguredKE):
+		a.writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("known error %q is defined in a rules file; remove it there", id)})
+	case err != nil:
+		a.writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// addChanges takes one change record or an array of them.
+func (a incidentAPI) addChanges(w http.ResponseWriter, r *http.Request) {
+	var raw json.RawMessage
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20)).Decode(&raw); err != nil {
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid change records: " + err.Error()})
+		return
+	}
+	var recs []correlator.ChangeRecord
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	var err error
+	if t := strings.TrimSpace(string(raw)); strings.HasPrefix(t, "[") {
+		err = dec.Decode(&recs)
+	} else {
+		var one correlator.ChangeRecord
+		err = dec.Decode(&one)
+		recs = []correlator.ChangeRecord{one}
+	}
+	if err != nil {
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid change records: " + err.Error()})
+		return
+	}
+	if err := a.src.AddChanges(recs); err != nil {
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	a.writeJSON(w, http.StatusAccepted, struct {
+		Accepted int `json:"accepted"`
+	}{len(recs)})
+}
+
+func (a incidentAPI) listChanges(w http.ResponseWriter, _ *http.Request) {
+	cs := a.src.Changes()
+	if cs == nil {
+		cs = []correlator.ChangeRecord{}
+	}
+	a.writeJSON(w, http.StatusOK, struct {
+		Changes []correlator.ChangeRecord `json:"changes"`
+	}{cs})
 }
 
 // maxAckBody bounds an acknowledgement request.

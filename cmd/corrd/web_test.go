@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/corrd/corrd/correlator"
+	"github.com/corrd/corrd/rules"
 )
 
 // fakeIncidents serves a fixed list of incidents and records the filters
@@ -52,6 +53,18 @@ func (f *fakeIncidents) ExpireSilence(string) (correlator.Silence, error) {
 }
 
 func (f *fakeIncidents) Silences() []correlator.Silence { return nil }
+
+func (f *fakeIncidents) KnownErrors() []correlator.KnownErrorInfo { return nil }
+
+func (f *fakeIncidents) AddKnownError(rules.KnownErrorConfig) (correlator.KnownErrorInfo, error) {
+	return correlator.KnownErrorInfo{}, correlator.ErrInvalid
+}
+
+func (f *fakeIncidents) DeleteKnownError(string) error { return correlator.ErrUnknownKE }
+
+func (f *fakeIncidents) AddChanges([]correlator.ChangeRecord) error { return correlator.ErrInvalid }
+
+func (f *fakeIncidents) Changes() []correlator.ChangeRecord { return nil }
 
 func (f *fakeIncidents) Incident(id string) (correlator.Incident, bool) {
 	for _, inc := range f.incs {
