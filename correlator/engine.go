@@ -101,6 +101,7 @@ type Engine struct {
 	running bool
 	sil     silences
 	know    knowledge
+	prob    problems
 }
 
 var _ ingest.Submitter = (*Engine)(nil)
@@ -115,6 +116,7 @@ func New(opts Options, set *rules.Set, pub Publisher, reg prometheus.Registerer,
 		dedup:  fastcache.New(opts.DedupCacheBytes),
 		window: time.Duration(opts.DedupWindow),
 	}
+	e.prob.byID, e.prob.byGroup = map[string]*Problem{}, map[uint64]*Problem{}
 	e.m = newMetrics(reg, func() float64 { return float64(e.queued.Load()) }, opts.QueueSize)
 	e.rules.Store(&ruleState{set: set, gen: 1})
 	for i := 0; i < opts.Shards; i++ {

@@ -510,3 +510,78 @@ func TestSilence(t *testing.T) {
 		}
 	})
 }
+
+// A problem raised by a daily pattern becomes a known error, whose
+// workaround then reaches the group's next incident.
+func TestKnownErrorFromProblem(t *testing.T) {
+	f, err := rules.ParseFile("p.yml", []byte(`
+problems:
+  daily: {days: 3, min_days: 2, tolerance: 10m}
+rules:
+  - name: store-registers
+    match: ['alertname="RegisterDown"']
+    group_by: [store]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Compile([]rules.Named{{Name: "p.yml", File: f}}, rules.DefaultMatrix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		h := startEngine(t, Options{Shards: 2}, set)
+		defer h.stop()
+		ev := event(map[string]string{"alertname": "RegisterDown", "store": "0412", "register": "1"}, 0)
+		night := func() {
+			ev.Status = ingest.StatusFiring
+			h.submit(ev)
+			h.advance(10 * time.Minute)
+			ev.Status = ingest.StatusResolved
+			h.submit(ev)
+			h.advance(24*time.Hour - 10*time.Minute)
+		}
+		night()
+		night()
+		ps := h.e.Problems()
+		if len(ps) != 1 || ps[0].Kind != "daily" || ps[0].Status != "open" || len(ps[0].Incidents) != 2 {
+			t.Fatalf("got problems %+v, want one open daily problem over 2 incidents", ps)
+		}
+		if _, err := h.e.KnownErrorFromProblem("prb-nope", rules.KnownErrorConfig{Workaround: "w"}); !errors.Is(err, ErrUnknownProblem) {
+			t.Errorf("got %v for an unknown problem", err)
+		}
+		k, err := h.e.KnownErrorFromProblem(ps[0].ID, rules.KnownErrorConfig{Title: "Registers on a night timer", Workaround: "Move the registers off the timed circuit"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := h.e.Problem(ps[0].ID); p.Status != "known_error" || p.KnownError != k.ID {
+			t.Errorf("got problem %+v, want status known_error with %s", p, k.ID)
+		}
+		synctest.Wait()
+		night()
+		var last Incident
+		for _, inc := range h.e.Incidents(Filter{Status: StatusClosed}) {
+			if inc.OpenedAt.After(last.OpenedAt) {
+				last = inc
+			}
+		}
+		if len(last.KnownErrors) != 1 || last.KnownErrors[0].ID != k.ID || last.Problem != ps[0].ID {
+			t.Errorf("third night's incident: known errors %+v, problem %q; want %s and %s", last.KnownErrors, last.Problem, k.ID, ps[0].ID)
+		}
+		var problemChanges int
+		for _, c := range h.rec.all() {
+			if c.Problem != nil {
+				problemChanges++
+			}
+		}
+		if problemChanges != 2 {
+			t.Errorf("got %d problem changes, want opened and updated", problemChanges)
+		}
+		if _, err := h.e.ResolveProblem(ps[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := h.e.Problem(ps[0].ID); p.Status != "resolved" {
+			t.Errorf("got status %q after resolve", p.Status)
+		}
+	})
+}

@@ -2,9 +2,9 @@ package correlator
 
 import (
 	"context"
-	"fmt"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -103,6 +103,9 @@ type goldenChange struct {
 	Suspects    []string       `json:"suspects,omitempty"`
 	Problem     string         `json:"problem,omitempty"`
 	Description string         `json:"description,omitempty"`
+	ProbPattern string         `json:"problem_pattern,omitempty"`
+	ProbStatus  string         `json:"problem_status,omitempty"`
+	ProbCount   int            `json:"problem_incidents,omitempty"`
 	CommonLabel ingest.Labels  `json:"common_labels,omitempty"`
 }
 
@@ -291,6 +294,9 @@ func toGolden(c Change, start time.Time) goldenChange {
 		g.Suspects = append(g.Suspects, fmt.Sprintf("%d %s overlap=%.2f after=%s", s.Rank, s.ChangeID, s.Overlap, s.After))
 	}
 	g.Problem = inc.Problem
+	if p := c.Problem; p != nil {
+		g.Problem, g.ProbPattern, g.ProbStatus, g.ProbCount = p.ID, p.Pattern, p.Status, len(p.Incidents)
+	}
 	if len(inc.KnownErrors)+len(inc.Suspects) > 0 {
 		g.Description = inc.Description
 	}

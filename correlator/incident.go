@@ -166,6 +166,8 @@ type Change struct {
 	Incident Incident   `json:"incident"`
 	// PreviousPriority is set on ChangePriorityChanged.
 	PreviousPriority int `json:"previous_priority,omitempty"`
+	// Problem is set on problem changes: the problem after the change.
+	Problem *Problem `json:"problem,omitempty"`
 	// Detail says more about some changes: the SLA clock ("response",
 	// "resolution") of a warning or breach, the group escalated to.
 	Detail string `json:"detail,omitempty"`

@@ -56,6 +56,10 @@ func (s *shard) opened(g *group, inc *incState, now time.Time) {
 	} else {
 		s.announce(inc, now)
 	}
+	// After the opening is out: a problem change refers to it.
+	if s.recordOpening(inc, now); inc.problem != "" {
+		s.markDirty(inc, now)
+	}
 	s.scheduleQuiet(inc)
 }
 

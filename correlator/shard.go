@@ -75,6 +75,10 @@ type shard struct {
 	openMu sync.RWMutex
 	open   map[uint64]struct{}
 
+	// recur remembers groups' openings for problem detection.
+	recur       map[uint64]*recurrence
+	recurPruned time.Time
+
 	// closed keeps the latest closed incidents, oldest first.
 	closed     []Incident
 	closedByID map[string]int
@@ -94,6 +98,7 @@ func newShard(e *Engine, idx int) *shard {
 		open:   map[uint64]struct{}{},
 
 		closedByID: map[string]int{},
+		recur:      map[uint64]*recurrence{},
 	}
 }
 

@@ -169,6 +169,10 @@ func TestAckEndpoint(t *testing.T) {
 		{"change bad json", "POST", "/api/v1/ingest/changes", `{"id":`, 400, "invalid change records"},
 		{"change accepted", "POST", "/api/v1/ingest/changes", `[{"id":"CHG-1","title":"db upgrade","start":"2026-11-22T10:00:00Z","scope":{"instance":"db2"}}]`, 202, `"accepted":1`},
 		{"change list", "GET", "/api/v1/changes", ``, 200, `"id":"CHG-1"`},
+		{"problems empty", "GET", "/api/v1/problems", ``, 200, `{"problems":[]}`},
+		{"problem unknown", "GET", "/api/v1/problems/prb-x", ``, 404, "not found"},
+		{"problem resolve unknown", "POST", "/api/v1/problems/prb-x/resolve", ``, 404, "not found"},
+		{"problem known error unknown", "POST", "/api/v1/problems/prb-x/known-error", `{"workaround":"w"}`, 404, "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()

@@ -29,6 +29,10 @@ type incidentReader interface {
 	DeleteKnownError(id string) error
 	AddChanges([]correlator.ChangeRecord) error
 	Changes() []correlator.ChangeRecord
+	Problems() []correlator.Problem
+	Problem(id string) (correlator.Problem, bool)
+	ResolveProblem(id string) (correlator.Problem, error)
+	KnownErrorFromProblem(id string, c rules.KnownErrorConfig) (correlator.KnownErrorInfo, error)
 }
 
 var _ incidentReader = (*correlator.Engine)(nil)
@@ -70,6 +74,10 @@ func newWebHandler(d webDeps) (http.Handler, error) {
 		{"DELETE /api/v1/known-errors/{id}", http.HandlerFunc(api.deleteKnownError)},
 		{"POST /api/v1/ingest/changes", http.HandlerFunc(api.addChanges)},
 		{"GET /api/v1/changes", http.HandlerFunc(api.listChanges)},
+		{"GET /api/v1/problems", http.HandlerFunc(api.listProblems)},
+		{"GET /api/v1/problems/{id}", http.HandlerFunc(api.getProblem)},
+		{"POST /api/v1/problems/{id}/resolve", http.HandlerFunc(api.resolveProblem)},
+		{"POST /api/v1/problems/{id}/known-error", http.HandlerFunc(api.problemKnownError)},
 		{"/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{})},
 		{"GET /-/healthy", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintln(w, "corrd is healthy.")
@@ -288,6 +296,52 @@ func (a incidentAPI) listChanges(w http.ResponseWriter, _ *http.Request) {
 	a.writeJSON(w, http.StatusOK, struct {
 		Changes []correlator.ChangeRecord `json:"changes"`
 	}{cs})
+}
+
+func (a incidentAPI) listProblems(w http.ResponseWriter, _ *http.Request) {
+	a.writeJSON(w, http.StatusOK, struct {
+		Problems []correlator.Problem `json:"problems"`
+	}{a.src.Problems()})
+}
+
+func (a incidentAPI) getProblem(w http.ResponseWriter, r *http.Request) {
+	p, ok := a.src.Problem(r.PathValue("id"))
+	if !ok {
+		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("problem %q not found", r.PathValue("id"))})
+		return
+	}
+	a.writeJSON(w, http.StatusOK, p)
+}
+
+func (a incidentAPI) resolveProblem(w http.ResponseWriter, r *http.Request) {
+	p, err := a.src.ResolveProblem(r.PathValue("id"))
+	if err != nil {
+		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("problem %q not found", r.PathValue("id"))})
+		return
+	}
+	a.writeJSON(w, http.StatusOK, p)
+}
+
+// problemKnownError records a known error from a problem: the body holds
+// title, root_cause, workaround, link (and optionally id and matchers; by
+// default the problem's rule and group).
+func (a incidentAPI) problemKnownError(w http.ResponseWriter, r *http.Request) {
+	var in rules.KnownErrorConfig
+	if err := decodeStrict(w, r, &in); err != nil {
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid known error: " + err.Error()})
+		return
+	}
+	k, err := a.src.KnownErrorFromProblem(r.PathValue("id"), in)
+	switch {
+	case errors.Is(err, correlator.ErrUnknownProblem):
+		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("problem %q not found", r.PathValue("id"))})
+	case errors.Is(err, correlator.ErrDuplicateKE):
+		a.writeJSON(w, http.StatusConflict, apiError{Error: "known error id already exists"})
+	case err != nil:
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+	default:
+		a.writeJSON(w, http.StatusCreated, k)
+	}
 }
 
 // maxAckBody bounds an acknowledgement request.

@@ -66,6 +66,20 @@ func (f *fakeIncidents) AddChanges([]correlator.ChangeRecord) error { return cor
 
 func (f *fakeIncidents) Changes() []correlator.ChangeRecord { return nil }
 
+func (f *fakeIncidents) Problems() []correlator.Problem { return nil }
+
+func (f *fakeIncidents) Problem(string) (correlator.Problem, bool) {
+	return correlator.Problem{}, false
+}
+
+func (f *fakeIncidents) ResolveProblem(string) (correlator.Problem, error) {
+	return correlator.Problem{}, correlator.ErrUnknownProblem
+}
+
+func (f *fakeIncidents) KnownErrorFromProblem(string, rules.KnownErrorConfig) (correlator.KnownErrorInfo, error) {
+	return correlator.KnownErrorInfo{}, correlator.ErrUnknownProblem
+}
+
 func (f *fakeIncidents) Incident(id string) (correlator.Incident, bool) {
 	for _, inc := range f.incs {
 		if inc.ID == id {

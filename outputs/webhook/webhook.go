@@ -46,8 +46,9 @@
 //
 // Every request carries Content-Type (content_type, default
 // application/json), User-Agent "corrd", Idempotency-Key
-// "<incident id>-<revision>" (the same for every retry of one change, so a
-// receiver can drop duplicates), the configured headers, and Authorization
+// "<incident id>-<revision>" ("<problem id>-<revision>" for problem
+// changes; the same for every retry of one change, so a receiver can drop
+// duplicates), the configured headers, and Authorization
 // from bearer_token or basic_auth.
 //
 // # Template
@@ -166,7 +167,7 @@ func (s *Sink) Deliver(ctx context.Context, change correlator.Change) (retryable
 		return false, fmt.Errorf("webhook %s: build request: %w", s.name, err)
 	}
 	req.Header = s.header.Clone()
-	req.Header.Set("Idempotency-Key", IdempotencyKey(&change.Incident))
+	req.Header.Set("Idempotency-Key", IdempotencyKey(&change))
 
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -206,10 +207,13 @@ func (s *Sink) body(change correlator.Change) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// IdempotencyKey returns the Idempotency-Key of a change of inc:
-// "<id>-<revision>".
-func IdempotencyKey(inc *correlator.Incident) string {
-	return inc.ID + "-" + strconv.FormatUint(inc.Revision, 10)
+// IdempotencyKey returns the Idempotency-Key of a change: "<incident
+// id>-<revision>", or "<problem id>-<revision>" for a problem change.
+func IdempotencyKey(ch *correlator.Change) string {
+	if p := ch.Problem; p != nil {
+		return p.ID + "-" + strconv.FormatUint(p.Revision, 10)
+	}
+	return ch.Incident.ID + "-" + strconv.FormatUint(ch.Incident.Revision, 10)
 }
 
 func retryableStatus(code int) bool {

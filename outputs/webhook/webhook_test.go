@@ -170,6 +170,8 @@ func TestDeliverDefaultBodyAndHeaders(t *testing.T) {
 			"first_seen": "2026-03-01T10:03:05Z",
 			"last_seen": "2026-03-01T10:04:05Z",
 			"opened_at": "2026-03-01T10:03:05Z",
+			"escalation_level": 0,
+			"major": false,
 			"revision": 7
 		}
 	}`
@@ -407,4 +409,15 @@ func FuzzParseRetryAfter(f *testing.F) {
 			t.Errorf("ParseRetryAfter(%q) = %v, %v", v, d, ok)
 		}
 	})
+}
+
+func TestIdempotencyKeyOfProblemChanges(t *testing.T) {
+	inc := correlator.Change{Type: correlator.ChangeOpened, Incident: correlator.Incident{ID: "inc-1", Revision: 3}}
+	if got := IdempotencyKey(&inc); got != "inc-1-3" {
+		t.Errorf("got %q, want inc-1-3", got)
+	}
+	prb := correlator.Change{Type: correlator.ChangeProblemOpened, Incident: inc.Incident, Problem: &correlator.Problem{ID: "prb-9", Revision: 1}}
+	if got := IdempotencyKey(&prb); got != "prb-9-1" {
+		t.Errorf("got %q for a problem change, want prb-9-1 (not the incident's key)", got)
+	}
 }
