@@ -2,7 +2,9 @@ package correlator
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/corrd/corrd/ingest"
 	"regexp"
 	"sort"
 	"sync"
@@ -351,4 +353,61 @@ func (inc *incState) knowledgeText() string {
 		b = fmt.Appendf(b, "\n\nSuspected change %s: %s (started %s before the first signal; scope %v).", c.ChangeID, c.Title, c.After, c.Matched)
 	}
 	return string(b)
+}
+
+// changeFromSignal records or ends the change a marker signal announces.
+func (e *Engine) changeFromSignal(r *rules.Compiled, ev *ingest.Event) {
+	m := r.Change
+	get := func(name string) string {
+		if v := ev.Annotations.Get(name); v != "" {
+			return v
+		}
+		return ev.Labels.Get(name)
+	}
+	id := fingerprintString(ev.Fingerprint)
+	if m.IDLabel != "" {
+		if v := get(m.IDLabel); v != "" {
+			id = v
+		}
+	}
+	title := ""
+	if m.TitleAnnotation != "" {
+		title = get(m.TitleAnnotation)
+	}
+	if title == "" {
+		title = get("summary")
+	}
+	if title == "" {
+		title = ev.Labels.Get("alertname")
+	}
+	rec := ChangeRecord{ID: id, Title: title, Start: ev.EventTime, Scope: map[string]string{}}
+	if m.LinkAnnotation != "" {
+		rec.Link = get(m.LinkAnnotation)
+	}
+	for _, l := range m.Scope {
+		if v := ev.Labels.Get(l); v != "" {
+			rec.Scope[l] = v
+		}
+	}
+	if ev.Status == ingest.StatusResolved {
+		e.know.mu.RLock()
+		for _, c := range e.know.changes {
+			if c.ID == id {
+				rec.Start, rec.End = c.Start, ev.EventTime
+			}
+		}
+		e.know.mu.RUnlock()
+		if rec.End.IsZero() {
+			return // the end of a change never seen starting
+		}
+	}
+	if len(rec.Scope) == 0 {
+		e.m.orphans.WithLabelValues(r.Name).Inc()
+		return
+	}
+	if err := e.AddChanges([]ChangeRecord{rec}); err != nil {
+		e.log.Warn().Err(err).Str("rule", r.Name).Msg("change marker signal not recorded")
+		return
+	}
+	e.m.changeMarkers.WithLabelValues(r.Name).Inc()
 }

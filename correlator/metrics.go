@@ -25,6 +25,7 @@ type metrics struct {
 	withheld       *prometheus.CounterVec
 	knownErrorHits *prometheus.CounterVec
 	problems       *prometheus.CounterVec
+	changeMarkers  *prometheus.CounterVec
 	major          *prometheus.CounterVec
 	escalations    *prometheus.CounterVec
 	slaWarnings    *prometheus.CounterVec
@@ -97,6 +98,10 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 			Name: "corrd_correlator_incidents_acknowledged_total",
 			Help: "Incidents acknowledged, by rule.",
 		}, []string{"rule"}),
+		changeMarkers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_change_markers_total",
+			Help: "Signals recorded as change records by a change-marker rule, by rule.",
+		}, []string{"rule"}),
 		problems: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corrd_correlator_problems_opened_total",
 			Help: "Problems raised by recurring incidents, by rule and kind (daily, recurring).",
@@ -146,7 +151,7 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 		}, []string{"priority", "category"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
+		reg.MustRegister(m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
 			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "corrd_correlator_queue_depth",

@@ -305,6 +305,10 @@ func (s *shard) handle(m *msg, now time.Time) {
 			return
 		}
 	}
+	if m.rule != nil && m.rule.Change != nil {
+		s.e.changeFromSignal(m.rule, ev)
+		return
+	}
 	if g == nil {
 		if ev.Status == ingest.StatusResolved {
 			s.e.m.orphans.WithLabelValues(m.rule.Name).Inc()

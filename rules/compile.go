@@ -87,6 +87,8 @@ type Compiled struct {
 	Urgency         string
 	MaxSignals      int
 	ReopenWithin    time.Duration
+	// Change, when set, makes signals change records.
+	Change *ChangeMarker
 	// FlapCount reopens within FlapWithin mark an incident flapping; 0 is
 	// off. A flapping incident resolves after FlapStableFor of quiet.
 	FlapCount     int
@@ -366,6 +368,23 @@ func compileRule(path string, r *Rule, m *Matrix, isDefault bool) (*Compiled, er
 	}
 	if c.MaxSignals == 0 {
 		c.MaxSignals = DefaultMaxSignals
+	}
+	if m := r.Change; m != nil {
+		if len(m.Scope) == 0 {
+			add("change.scope: name the labels that make the change's scope")
+		}
+		for i, l := range m.Scope {
+			if !labelRE.MatchString(l) {
+				add("change.scope[%d]: %q is not a valid label name", i, l)
+			}
+		}
+		if r.Rollup != nil || len(r.Absorb) > 0 || r.Threshold != nil {
+			add("change: a change-marker rule makes change records, not incidents; remove rollup, absorb and threshold")
+		}
+		if isDefault {
+			add("change: the default rule cannot be a change marker")
+		}
+		c.Change = m
 	}
 	c.ReopenWithin = DefaultReopenWithin
 	if r.ReopenWithin != nil {

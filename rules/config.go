@@ -81,6 +81,9 @@ type Rule struct {
 	ReopenWithin *Duration `yaml:"reopen_within,omitempty"`
 	// Flapping holds an incident that keeps reopening open until stable.
 	Flapping *Flapping `yaml:"flapping,omitempty"`
+	// Change makes the rule's signals change records (deployment markers)
+	// instead of incidents.
+	Change *ChangeMarker `yaml:"change,omitempty"`
 	// Rollup makes this a parent rule over another rule's incidents.
 	Rollup *Rollup `yaml:"rollup,omitempty"`
 	// Absorb attaches other signals to this rule's open incidents.
@@ -99,6 +102,21 @@ type Rule struct {
 	Urgency    string      `yaml:"urgency,omitempty"`
 	// MaxSignals bounds the signals listed on the incident. Default 100.
 	MaxSignals int `yaml:"max_signals,omitempty"`
+}
+
+// ChangeMarker turns a signal into a change record: a firing signal starts
+// the change at its event time, a resolved one ends it.
+type ChangeMarker struct {
+	// Scope lists the labels copied into the change's scope when present.
+	Scope []string `yaml:"scope"`
+	// IDLabel names the label holding the change id; default: the
+	// signal's fingerprint.
+	IDLabel string `yaml:"id_label,omitempty"`
+	// TitleAnnotation names the annotation (or label) holding the title;
+	// default summary, then alertname.
+	TitleAnnotation string `yaml:"title_annotation,omitempty"`
+	// LinkAnnotation names the annotation holding a link.
+	LinkAnnotation string `yaml:"link_annotation,omitempty"`
 }
 
 // Flapping: an incident reopened Count times within Within is marked
