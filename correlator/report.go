@@ -93,6 +93,26 @@ func Report(inc Incident) string {
 		b.WriteString("\n")
 	}
 
+	if len(inc.Suspects) > 0 {
+		b.WriteString("\n## Suspected changes\n\n")
+		for _, c := range inc.Suspects {
+			fmt.Fprintf(&b, "%d. %s %s: started %s before the first signal; shared scope %s", c.Rank, c.ChangeID, c.Title, c.After, strings.Join(c.Matched, ", "))
+			if c.Link != "" {
+				fmt.Fprintf(&b, " (%s)", c.Link)
+			}
+			b.WriteString("\n")
+		}
+	}
+	if len(inc.KnownErrors) > 0 {
+		b.WriteString("\n## Known errors\n\n")
+		for _, k := range inc.KnownErrors {
+			fmt.Fprintf(&b, "- %s %s. Workaround: %s\n", k.ID, k.Title, k.Workaround)
+		}
+	}
+	if inc.Problem != "" {
+		fmt.Fprintf(&b, "\nRecurring: part of problem %s.\n", inc.Problem)
+	}
+
 	b.WriteString("\n## Why (root cause)\n\n_To be completed._\n")
 	b.WriteString("\n## Consequences for users\n\n_To be completed._\n")
 	b.WriteString("\n## Proposed actions\n\n_To be completed._\n")

@@ -26,7 +26,7 @@ func TestEmbeddedDefaultConfig(t *testing.T) {
 	if got, want := cfg.Web.ListenAddress, "127.0.0.1:9480"; got != want {
 		t.Errorf("listen address %q, want loopback %q", got, want)
 	}
-	if got, want := src.ruleFiles(cfg.RuleFiles), []string{"retail/rules.yml", "retail/services.yml", "datacenter/rules.yml"}; strings.Join(got, " ") != strings.Join(want, " ") {
+	if got, want := src.ruleFiles(cfg.RuleFiles), []string{"retail/rules.yml", "retail/services.yml", "retail/knowledge.yml", "datacenter/rules.yml"}; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("rule files %q, want %q", got, want)
 	}
 }
@@ -93,7 +93,8 @@ func kindOf(t *testing.T, rel string, data []byte) string {
 	}
 	has := func(k string) bool { _, ok := top[k]; return ok }
 	switch {
-	case has("rules") || has("default") || has("services") || has("calendars") || has("sla") || has("major"):
+	case has("rules") || has("default") || has("services") || has("calendars") || has("sla") || has("major") ||
+		has("known_errors") || has("maintenance") || has("problems") || has("changes"):
 		return "rules"
 	case has("route") && has("receivers"):
 		return "alertmanager"
