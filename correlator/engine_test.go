@@ -585,3 +585,43 @@ rules:
 		}
 	})
 }
+
+// A storm of repeats into a resolve_after incident, and of sub-threshold
+// signals into a waiting group, keeps the timer heap small.
+func TestTimersStayBoundedUnderStorm(t *testing.T) {
+	f, err := rules.ParseFile("s.yml", []byte(`
+rules:
+  - name: pos
+    match: ['app="pos"']
+    group_by: [host]
+    resolve_after: 10m
+  - name: store
+    match: ['app="store"']
+    group_by: [store]
+    threshold: {distinct: {label: register, count: 1000000}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Compile([]rules.Named{{Name: "s.yml", File: f}}, rules.DefaultMatrix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		h := startEngine(t, Options{Shards: 1}, set)
+		defer h.stop()
+		for i := 0; i < 2000; i++ {
+			h.submit(event(map[string]string{"app": "pos", "host": "till1", "msg": "offline"}, 0),
+				event(map[string]string{"app": "pos", "host": "till1", "msg": fmt.Sprint("err ", i%50)}, 0),
+				event(map[string]string{"app": "store", "store": "1", "register": fmt.Sprint(i)}, 0))
+			h.advance(100 * time.Millisecond)
+		}
+		s := h.e.shards[0]
+		s.mu.RLock()
+		n := len(s.timers)
+		s.mu.RUnlock()
+		if n > 20 {
+			t.Errorf("got %d pending timer entries after 6000 events, want a handful", n)
+		}
+	})
+}

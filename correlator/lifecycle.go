@@ -191,10 +191,13 @@ func (s *shard) markDirty(inc *incState, now time.Time) {
 	s.schedule(due, nil, inc)
 }
 
-// scheduleQuiet arms the resolve_after check.
+// scheduleQuiet arms the resolve_after check. One hint is pending at a
+// time: when it fires early (signals kept coming), the check re-arms it,
+// so a storm of repeats costs no timer entries.
 func (s *shard) scheduleQuiet(inc *incState) {
-	if inc.rule.ResolveAfter > 0 && inc.status == StatusOpen && !inc.isParent {
-		s.schedule(inc.lastArrive.Add(inc.rule.ResolveAfter), nil, inc)
+	if inc.rule.ResolveAfter > 0 && inc.status == StatusOpen && !inc.isParent && inc.quietAt.IsZero() {
+		inc.quietAt = inc.lastArrive.Add(inc.rule.ResolveAfter)
+		s.schedule(inc.quietAt, nil, inc)
 	}
 }
 
@@ -220,6 +223,10 @@ func (s *shard) checkIncident(inc *incState, now time.Time) {
 		if inc.flapping && inc.firing <= 0 && !inc.stableAt.IsZero() && !now.Before(inc.stableAt) {
 			s.resolve(inc, now)
 			return
+		}
+		if !inc.quietAt.IsZero() && !now.Before(inc.quietAt) {
+			inc.quietAt = time.Time{}
+			defer s.scheduleQuiet(inc) // re-arm unless resolved below
 		}
 		if inc.rule.ResolveAfter > 0 && !inc.isParent && now.Sub(inc.lastArrive) >= inc.rule.ResolveAfter {
 			for _, sig := range inc.order {

@@ -283,7 +283,7 @@ func (s *shard) handle(m *msg, now time.Time) {
 				return
 			}
 			if g.pending != nil && g.pending.touch(ev.Fingerprint, g.rule, now) {
-				s.schedule(now.Add(g.rule.Window+g.rule.MaxLateness), g, nil)
+				s.scheduleGroup(g, now.Add(g.rule.Window+g.rule.MaxLateness))
 				return
 			}
 		}
@@ -365,7 +365,17 @@ func (s *shard) handle(m *msg, now time.Time) {
 		s.openIncident(g, sigs, now)
 		return
 	}
-	s.schedule(now.Add(g.rule.Window+g.rule.MaxLateness), g, nil)
+	s.scheduleGroup(g, now.Add(g.rule.Window+g.rule.MaxLateness))
+}
+
+// scheduleGroup arms a group's expiry check at at, unless one is pending
+// at or before it (that one re-arms when it fires).
+func (s *shard) scheduleGroup(g *group, at time.Time) {
+	if !g.checkAt.IsZero() && !g.checkAt.After(at) {
+		return
+	}
+	g.checkAt = at
+	s.schedule(at, g, nil)
 }
 
 func kindOf(r route) msgKind {
@@ -479,6 +489,9 @@ func (s *shard) checkGroup(g *group, now time.Time) {
 	if s.groups[g.hash] != g {
 		return
 	}
+	if !g.checkAt.IsZero() && !now.Before(g.checkAt) {
+		g.checkAt = time.Time{}
+	}
 	if g.pending != nil {
 		if n := g.pending.expire(now); n > 0 {
 			s.e.m.expired.WithLabelValues(g.rule.Name).Add(float64(n))
@@ -486,7 +499,7 @@ func (s *shard) checkGroup(g *group, now time.Time) {
 		if len(g.pending.sigs) == 0 {
 			g.pending = nil
 		} else {
-			s.schedule(g.pending.nextExpiry(), g, nil)
+			s.scheduleGroup(g, g.pending.nextExpiry())
 		}
 	}
 	if len(g.waitingChildren) > 0 {
@@ -507,8 +520,7 @@ func (s *shard) retainClosed(inc *incState) {
 		s.closed = append(s.closed[:0], s.closed[1:]...)
 	}
 	s.closed = append(s.closed, snap)
-	s.closedByID[snap.ID] = len(s.closed) - 1
-	// Indexes shift when the oldest is dropped: rebuild lazily.
+	// Indexes shift when the oldest is dropped.
 	for i := range s.closed {
 		s.closedByID[s.closed[i].ID] = i
 	}

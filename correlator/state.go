@@ -33,6 +33,8 @@ type group struct {
 	// Rollup parents: children seen but not yet enough to open.
 	waitingChildren []childRef
 	breadth         map[string]map[string]struct{}
+	// checkAt is the pending expiry hint of the group, if any.
+	checkAt time.Time
 }
 
 // childRef names a child incident of a rollup parent.
@@ -145,6 +147,8 @@ type incState struct {
 	lastEmit   time.Time
 	updateDue  time.Time
 	closeAt    time.Time
+	// quietAt is the pending resolve_after hint, if any.
+	quietAt time.Time
 }
 
 // sigState is one signal of an incident.
