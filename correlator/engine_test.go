@@ -114,6 +114,18 @@ func TestTwelveRegistersOneIncident(t *testing.T) {
 	})
 }
 
+// storeScanners is the signal of each of store s's five scanners.
+func storeScanners(s int, status ingest.Status) []ingest.Event {
+	var batch []ingest.Event
+	for d := 0; d < 5; d++ {
+		batch = append(batch, event(map[string]string{
+			"alertname": "ScannerDown", "chain": "ica", "firmware": "7.1.0",
+			"store": fmt.Sprintf("%04d", s), "device": fmt.Sprintf("%04d-%d", s, d),
+		}, status))
+	}
+	return batch
+}
+
 // 200 stores x 5 devices failing within a few minutes on one firmware are one
 // fleet incident with 200 children; the sink sees one change per transition.
 func TestFleetOutageRollup(t *testing.T) {
@@ -131,14 +143,7 @@ func TestFleetOutageRollup(t *testing.T) {
 		h.advance(4 * time.Minute)
 		// Devices fail over the next 4 minutes, store after store.
 		for s := 0; s < 200; s++ {
-			var batch []ingest.Event
-			for d := 0; d < 5; d++ {
-				batch = append(batch, event(map[string]string{
-					"alertname": "ScannerDown", "chain": "ica", "firmware": "7.1.0",
-					"store": fmt.Sprintf("%04d", s), "device": fmt.Sprintf("%04d-%d", s, d),
-				}, ingest.StatusFiring))
-			}
-			h.submit(batch...)
+			h.submit(storeScanners(s, ingest.StatusFiring)...)
 			h.advance(1200 * time.Millisecond)
 		}
 		h.advance(time.Minute)
@@ -184,14 +189,7 @@ func TestFleetOutageRollup(t *testing.T) {
 		}
 		// Every device recovers: all incidents resolve, the parent last.
 		for s := 0; s < 200; s++ {
-			var batch []ingest.Event
-			for d := 0; d < 5; d++ {
-				batch = append(batch, event(map[string]string{
-					"alertname": "ScannerDown", "chain": "ica", "firmware": "7.1.0",
-					"store": fmt.Sprintf("%04d", s), "device": fmt.Sprintf("%04d-%d", s, d),
-				}, ingest.StatusResolved))
-			}
-			h.submit(batch...)
+			h.submit(storeScanners(s, ingest.StatusResolved)...)
 		}
 		h.advance(time.Second)
 		if open := h.e.Incidents(Filter{Status: StatusOpen}); len(open) != 0 {

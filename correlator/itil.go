@@ -136,32 +136,26 @@ func (s *shard) checkITIL(inc *incState, now time.Time) {
 	set := inc.g.set
 	due := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
 	prio := prioLabel(inc.priority)
-	if inc.ackedAt.IsZero() && !inc.respBreached {
-		if !inc.respWarned && due(inc.respWarn) {
-			inc.respWarned = true
-			s.e.m.slaWarnings.WithLabelValues("response", prio).Inc()
-			s.emitDetail(inc, ChangeSLAWarning, now, 0, "response")
+	// Each clock: a warning at its warning time, a breach at its due time.
+	// The response clock stops at acknowledgement.
+	clock := func(name string, running bool, warn, due_ time.Time, warned, breached *bool) {
+		if !running || *breached {
+			return
 		}
-		if due(inc.respDue) {
-			inc.respBreached, inc.respWarned = true, true
-			s.e.m.slaBreaches.WithLabelValues("response", prio).Inc()
+		if !*warned && due(warn) {
+			*warned = true
+			s.e.m.slaWarnings.WithLabelValues(name, prio).Inc()
+			s.emitDetail(inc, ChangeSLAWarning, now, 0, name)
+		}
+		if due(due_) {
+			*breached, *warned = true, true
+			s.e.m.slaBreaches.WithLabelValues(name, prio).Inc()
 			s.makeMajor(inc, set, now)
-			s.emitDetail(inc, ChangeSLABreached, now, 0, "response")
+			s.emitDetail(inc, ChangeSLABreached, now, 0, name)
 		}
 	}
-	if !inc.resBreached {
-		if !inc.resWarned && due(inc.resWarn) {
-			inc.resWarned = true
-			s.e.m.slaWarnings.WithLabelValues("resolution", prio).Inc()
-			s.emitDetail(inc, ChangeSLAWarning, now, 0, "resolution")
-		}
-		if due(inc.resDue) {
-			inc.resBreached, inc.resWarned = true, true
-			s.e.m.slaBreaches.WithLabelValues("resolution", prio).Inc()
-			s.makeMajor(inc, set, now)
-			s.emitDetail(inc, ChangeSLABreached, now, 0, "resolution")
-		}
-	}
+	clock("response", inc.ackedAt.IsZero(), inc.respWarn, inc.respDue, &inc.respWarned, &inc.respBreached)
+	clock("resolution", true, inc.resWarn, inc.resDue, &inc.resWarned, &inc.resBreached)
 	if inc.ackedAt.IsZero() && due(inc.levelDue) {
 		svc := inc.service
 		inc.level++
