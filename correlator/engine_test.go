@@ -623,3 +623,44 @@ rules:
 		}
 	})
 }
+
+// The default title and description are rendered in Go; they must equal
+// what the templates they stand for produce.
+func TestDefaultTemplatesFastPath(t *testing.T) {
+	set := loadExample(t, "datacenter") // host-resources uses the defaults
+	r := set.Rule("host-resources")
+	if !r.DefaultTitle || !r.DefaultDesc {
+		t.Fatal("host-resources should use the default templates")
+	}
+	cases := []struct {
+		name             string
+		common, ann, grp map[string]string
+		breadth          map[string]map[string]struct{}
+		signals, firing  int
+	}{
+		{"summary wins", map[string]string{"alertname": "DiskFull"}, map[string]string{"summary": "Disk full on db1", "description": "97% used"}, map[string]string{"instance": "db1"}, nil, 1, 1},
+		{"alertname and group", map[string]string{"alertname": "DiskFull", "instance": "db1"}, nil, map[string]string{"instance": "db1", "job": "node"}, nil, 2, 1},
+		{"rule name", nil, nil, map[string]string{"instance": "db1"}, nil, 3, 0},
+		{"breadth", map[string]string{"alertname": "X"}, map[string]string{"description": "line"}, nil, map[string]map[string]struct{}{"store": {"1": {}, "2": {}}}, 2, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rule := *r
+			if tc.breadth != nil {
+				rule.Breadth = []string{"store"}
+			}
+			inc := &incState{rule: &rule, matrix: &set.Matrix, g: &group{labels: ingest.LabelsFromMap(tc.grp), set: set},
+				common: ingest.LabelsFromMap(tc.common), commonAnn: ingest.LabelsFromMap(tc.ann),
+				breadth: tc.breadth, firing: tc.firing, status: StatusOpen}
+			for i := 0; i < tc.signals; i++ {
+				inc.order = append(inc.order, &sigState{})
+			}
+			fast := inc.snapshot(false)
+			rule.DefaultTitle, rule.DefaultDesc = false, false
+			slow := inc.snapshot(false)
+			if fast.Title != slow.Title || fast.Description != slow.Description {
+				t.Errorf("fast path %q / %q, templates %q / %q", fast.Title, fast.Description, slow.Title, slow.Description)
+			}
+		})
+	}
+}

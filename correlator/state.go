@@ -345,16 +345,81 @@ func (inc *incState) snapshot(withSignals bool) Incident {
 			out.Signals = append(out.Signals, s.snapshot())
 		}
 	}
-	data := templateData{
-		Rule: inc.rule.Name, Status: string(inc.status), Priority: inc.priority,
-		Severity: inc.severity.String(), GroupLabels: inc.g.labels.Map(),
-		CommonLabels: inc.common.Map(), CommonAnnotations: inc.commonAnn.Map(),
-		SignalCount: out.SignalCount, FiringCount: out.FiringCount, ChildCount: len(inc.children),
-		Breadth: out.Breadth,
+	var data *templateData
+	tmplData := func() *templateData {
+		if data == nil {
+			data = &templateData{
+				Rule: inc.rule.Name, Status: string(inc.status), Priority: inc.priority,
+				Severity: inc.severity.String(), GroupLabels: inc.g.labels.Map(),
+				CommonLabels: inc.common.Map(), CommonAnnotations: inc.commonAnn.Map(),
+				SignalCount: out.SignalCount, FiringCount: out.FiringCount, ChildCount: len(inc.children),
+				Breadth: out.Breadth,
+			}
+		}
+		return data
 	}
-	out.Title = render(inc.rule.Title, &data)
-	out.Description = render(inc.rule.DescriptionTmpl, &data) + inc.knowledgeText()
+	if inc.rule.DefaultTitle {
+		out.Title = inc.defaultTitle()
+	} else {
+		out.Title = render(inc.rule.Title, tmplData())
+	}
+	if inc.rule.DefaultDesc {
+		out.Description = inc.defaultDescription(out.SignalCount, out.FiringCount, out.Breadth)
+	} else {
+		out.Description = render(inc.rule.DescriptionTmpl, tmplData())
+	}
+	out.Description += inc.knowledgeText()
 	return out
+}
+
+// defaultTitle renders rules.DefaultTitle without text/template.
+func (inc *incState) defaultTitle() string {
+	if s := inc.commonAnn.Get("summary"); s != "" {
+		return s
+	}
+	name := inc.common.Get("alertname")
+	if name == "" {
+		name = inc.rule.Name
+	}
+	var b strings.Builder
+	b.WriteString(name)
+	for _, l := range inc.g.labels {
+		b.WriteByte(' ')
+		b.WriteString(l.Name)
+		b.WriteByte('=')
+		b.WriteString(l.Value)
+	}
+	return b.String()
+}
+
+// defaultDescription renders rules.DefaultDescription without
+// text/template.
+func (inc *incState) defaultDescription(signals, firing int, breadth map[string]int) string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(signals))
+	b.WriteString(" signal(s), ")
+	b.WriteString(strconv.Itoa(firing))
+	b.WriteString(" firing, rule ")
+	b.WriteString(inc.rule.Name)
+	b.WriteByte('.')
+	if d := inc.commonAnn.Get("description"); d != "" {
+		b.WriteByte('\n')
+		b.WriteString(d)
+	}
+	if len(breadth) > 0 {
+		keys := make([]string, 0, len(breadth))
+		for k := range breadth {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			b.WriteByte('\n')
+			b.WriteString(k)
+			b.WriteString(": ")
+			b.WriteString(strconv.Itoa(breadth[k]))
+		}
+	}
+	return b.String()
 }
 
 func (s *sigState) snapshot() Signal {

@@ -80,6 +80,10 @@ type Compiled struct {
 	Breadth         []string
 	Title           *template.Template
 	DescriptionTmpl *template.Template
+	// DefaultTitle and DefaultDesc are set when the rule uses the default
+	// templates, which the correlator renders without text/template.
+	DefaultTitle bool
+	DefaultDesc  bool
 	Category        string
 	AssignmentGroup string
 	Impact          string
@@ -563,14 +567,14 @@ func compileRule(path string, r *Rule, m *Matrix, isDefault bool) (*Compiled, er
 	var err error
 	title := r.Title
 	if title == "" {
-		title = DefaultTitle
+		title, c.DefaultTitle = DefaultTitle, true
 	}
 	if c.Title, err = parseTemplate("title", title); err != nil {
 		add("title: %v", err)
 	}
 	desc := r.DescriptionTmpl
 	if desc == "" {
-		desc = DefaultDescription
+		desc, c.DefaultDesc = DefaultDescription, true
 	}
 	if c.DescriptionTmpl, err = parseTemplate("description", desc); err != nil {
 		add("description_template: %v", err)
