@@ -82,8 +82,8 @@ type Compiled struct {
 	DescriptionTmpl *template.Template
 	// DefaultTitle and DefaultDesc are set when the rule uses the default
 	// templates, which the correlator renders without text/template.
-	DefaultTitle bool
-	DefaultDesc  bool
+	DefaultTitle    bool
+	DefaultDesc     bool
 	Category        string
 	AssignmentGroup string
 	Impact          string
