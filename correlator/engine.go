@@ -126,11 +126,16 @@ func New(opts Options, set *rules.Set, pub Publisher, reg prometheus.Registerer,
 }
 
 // SetRules swaps in a new rule set. Incidents already open keep the rule
-// they were opened by until they end; new events are matched against the
-// new set.
+// (and service, SLA targets) they were opened by until they end; new events
+// are matched against the new set, and its maintenance windows and known
+// errors apply to every open incident.
 func (e *Engine) SetRules(set *rules.Set) {
 	old := e.rules.Load()
 	e.rules.Store(&ruleState{set: set, gen: old.gen + 1})
+	// Maintenance windows and known errors of the new set apply to open
+	// incidents too.
+	e.maintenanceChanged()
+	e.knowledgeChanged()
 }
 
 // Rules returns the rule set in use.

@@ -664,3 +664,36 @@ func TestDefaultTemplatesFastPath(t *testing.T) {
 		})
 	}
 }
+
+// A maintenance window and a known error added by a reload apply to an
+// incident that was already open.
+func TestReloadAppliesWindowsAndKnownErrors(t *testing.T) {
+	compile := func(src string) *rules.Set {
+		f, err := rules.ParseFile("r.yml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := rules.Compile([]rules.Named{{Name: "r.yml", File: f}}, rules.DefaultMatrix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	base := "rules:\n  - name: disk\n    match: ['alertname=\"DiskFull\"']\n    group_by: [instance]\n"
+	synctest.Test(t, func(t *testing.T) {
+		h := startEngine(t, Options{Shards: 1}, compile(base))
+		defer h.stop()
+		h.submit(event(map[string]string{"alertname": "DiskFull", "instance": "db1"}, 0))
+		h.e.SetRules(compile(base + `
+known_errors:
+  - {id: KE-1, title: Log rotation off, match: ['instance="db1"'], workaround: Rotate the logs}
+maintenance:
+  - {name: swap, match: ['instance="db1"'], start: "1999-12-31T00:00:00Z", end: "2000-01-02T00:00:00Z"}
+`))
+		synctest.Wait()
+		inc := h.e.Incidents(Filter{})[0]
+		if inc.Maintenance != "swap" || len(inc.KnownErrors) != 1 {
+			t.Errorf("got maintenance %q and known errors %v after reload, want swap and KE-1", inc.Maintenance, inc.KnownErrors)
+		}
+	})
+}

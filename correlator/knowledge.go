@@ -244,7 +244,7 @@ func (s *shard) evalKnownErrors(inc *incState) bool {
 		s.e.m.knownErrorHits.WithLabelValues(k.ID).Inc()
 		changed = true
 	}
-	for _, k := range inc.g.set.KnownErrors {
+	for _, k := range s.e.Rules().KnownErrors {
 		attach(k)
 	}
 	s.e.know.mu.RLock()

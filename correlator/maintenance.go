@@ -171,7 +171,9 @@ func (e *Engine) maintenanceOf(inc *incState, now time.Time) (active bool, by st
 			next = n
 		}
 	}
-	for _, w := range inc.g.set.Maintenance {
+	// The current rule set's windows: a window added by a reload covers
+	// incidents already open.
+	for _, w := range e.Rules().Maintenance {
 		consider(w)
 	}
 	e.sil.mu.RLock()
