@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/corrd/corrd/outputs/jsonl"
+	"github.com/corrd/corrd/outputs/rt"
 	"github.com/corrd/corrd/outputs/webhook"
 	"github.com/corrd/corrd/rules"
 )
@@ -17,7 +18,7 @@ import (
 //	outputs:
 //	  sinks:
 //	    - name: tickets            # [A-Za-z0-9][A-Za-z0-9_.-]*, unique
-//	      type: webhook            # webhook | jsonl
+//	      type: webhook            # webhook | jsonl | rt
 //	      webhook:
 //	        url: https://itsm.example/api/incidents   # required, http or https
 //	        timeout: 10s           # per request, default 10s
@@ -29,6 +30,12 @@ import (
 //	    - name: stdout
 //	      type: jsonl
 //	      jsonl: {path: "-"}       # "-" = standard output, else a file (append, 0640)
+//	    - name: rt
+//	      type: rt                 # Request Tracker 5, see docs/rt.md
+//	      rt:
+//	        url: https://rt.example   # required
+//	        queue: General
+//	        auth: {token_file: /etc/corrd/rt.token}   # or token, or basic
 //	  routes:                      # none: every sink gets every change
 //	    - match: ['priority=~"1|2"', 'rule="fleet"']
 //	      sinks: [tickets]
@@ -57,6 +64,7 @@ type SinkConfig struct {
 	Type    SinkType        `yaml:"type"`
 	Webhook *webhook.Config `yaml:"webhook,omitempty"`
 	JSONL   *jsonl.Config   `yaml:"jsonl,omitempty"`
+	RT      *rt.Config      `yaml:"rt,omitempty"`
 }
 
 // SinkType is the backend of a sink.
@@ -66,6 +74,7 @@ type SinkType string
 const (
 	SinkWebhook SinkType = "webhook"
 	SinkJSONL   SinkType = "jsonl"
+	SinkRT      SinkType = "rt"
 )
 
 // UnmarshalYAML accepts only the known sink types.
@@ -75,11 +84,11 @@ func (t *SinkType) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	switch v := SinkType(s); v {
-	case SinkWebhook, SinkJSONL:
+	case SinkWebhook, SinkJSONL, SinkRT:
 		*t = v
 		return nil
 	}
-	return fmt.Errorf("line %d: unknown sink type %q (want webhook or jsonl)", n.Line, s)
+	return fmt.Errorf("line %d: unknown sink type %q (want webhook, jsonl or rt)", n.Line, s)
 }
 
 // Route sends the changes its matchers select to its sinks. Routes are tried
@@ -200,7 +209,7 @@ func (s *SinkConfig) validate(path string) error {
 	blocks := []struct {
 		typ SinkType
 		set bool
-	}{{SinkWebhook, s.Webhook != nil}, {SinkJSONL, s.JSONL != nil}}
+	}{{SinkWebhook, s.Webhook != nil}, {SinkJSONL, s.JSONL != nil}, {SinkRT, s.RT != nil}}
 	for _, b := range blocks {
 		if b.set && b.typ != s.Type {
 			errs = append(errs, fmt.Errorf("%s: %s is set but type is %q", path, b.typ, s.Type))
@@ -208,7 +217,7 @@ func (s *SinkConfig) validate(path string) error {
 	}
 	switch s.Type {
 	case "":
-		errs = append(errs, fmt.Errorf("%s: type is required (webhook or jsonl)", path))
+		errs = append(errs, fmt.Errorf("%s: type is required (webhook, jsonl or rt)", path))
 	case SinkWebhook:
 		if s.Webhook == nil {
 			errs = append(errs, fmt.Errorf("%s: webhook is required for type webhook", path))
@@ -221,8 +230,14 @@ func (s *SinkConfig) validate(path string) error {
 		} else {
 			errs = append(errs, s.JSONL.Validate(path+": jsonl"))
 		}
+	case SinkRT:
+		if s.RT == nil {
+			errs = append(errs, fmt.Errorf("%s: rt is required for type rt", path))
+		} else {
+			errs = append(errs, s.RT.Validate(path+": rt"))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("%s: unknown type %q (want webhook or jsonl)", path, s.Type))
+		errs = append(errs, fmt.Errorf("%s: unknown type %q (want webhook, jsonl or rt)", path, s.Type))
 	}
 	return errors.Join(errs...)
 }
@@ -247,6 +262,11 @@ func (s *SinkConfig) build() (Sink, error) {
 		return webhook.New(s.Name, *s.Webhook)
 	case SinkJSONL:
 		return jsonl.New(s.Name, *s.JSONL)
+	case SinkRT:
+		return rt.New(s.Name, *s.RT)
 	}
 	return nil, fmt.Errorf("unknown sink type %q", s.Type)
 }
+
+// The rt backend satisfies Sink structurally.
+var _ Sink = (*rt.Sink)(nil)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/corrd/corrd/correlator"
 	"github.com/corrd/corrd/outputs/jsonl"
+	"github.com/corrd/corrd/outputs/rt"
 	"github.com/corrd/corrd/outputs/webhook"
 	"github.com/corrd/corrd/rules"
 )
@@ -53,6 +54,17 @@ outputs:
     - name: stdout
       type: jsonl
       jsonl: {path: "-"}
+    - name: rt
+      type: rt
+      rt:
+        url: http://127.0.0.1:18080
+        queue: Incidents
+        auth: {basic: {username: corrd, password_file: /etc/corrd/rt.pw}}
+        custom_field: CorrdKey
+        create_custom_field: true
+        timeout: 5s
+        priorities: {1: 99, 4: 10}
+        problems: true
   routes:
     - match: ['priority=~"1|2"', 'rule="fleet"']
       sinks: [tickets]
@@ -77,6 +89,16 @@ func TestDecodeReference(t *testing.T) {
 				ContentType: "application/json",
 			}},
 			{Name: "stdout", Type: SinkJSONL, JSONL: &jsonl.Config{Path: "-"}},
+			{Name: "rt", Type: SinkRT, RT: &rt.Config{
+				URL:               "http://127.0.0.1:18080",
+				Queue:             "Incidents",
+				Auth:              rt.Auth{Basic: &rt.Basic{Username: "corrd", PasswordFile: "/etc/corrd/rt.pw"}},
+				CustomField:       "CorrdKey",
+				CreateCustomField: true,
+				Timeout:           rules.Duration(5 * time.Second),
+				Priorities:        map[int]int{1: 99, 4: 10},
+				Problems:          true,
+			}},
 		},
 		Routes: []Route{
 			{Match: []string{`priority=~"1|2"`, `rule="fleet"`}, Sinks: []string{"tickets"}, Continue: true},
@@ -104,7 +126,7 @@ func TestDecodeStrict(t *testing.T) {
 		{
 			name:    "unknown sink type",
 			yaml:    "outputs:\n  sinks:\n    - name: k\n      type: kafka\n",
-			wantErr: `line 4: unknown sink type "kafka" (want webhook or jsonl)`,
+			wantErr: `line 4: unknown sink type "kafka" (want webhook, jsonl or rt)`,
 		},
 		{
 			name:    "unknown field",
@@ -124,6 +146,27 @@ func TestDecodeStrict(t *testing.T) {
 				t.Errorf("decode error %v, want one containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestValidateRT(t *testing.T) {
+	cfg := Config{Sinks: []SinkConfig{
+		{Name: "a", Type: SinkRT},
+		{Name: "b", Type: SinkRT, RT: &rt.Config{URL: "ftp://rt"}},
+		{Name: "c", Type: SinkJSONL, JSONL: &jsonl.Config{Path: "-"}, RT: &rt.Config{}},
+	}}
+	want := []string{
+		`outputs.sinks[0] "a": rt is required for type rt`,
+		`outputs.sinks[1] "b": rt.url "ftp://rt": scheme must be http or https`,
+		`outputs.sinks[1] "b": rt.auth: token, token_file or basic is required`,
+		`outputs.sinks[2] "c": rt is set but type is "jsonl"`,
+	}
+	err := cfg.Validate("outputs")
+	if err == nil {
+		t.Fatal("Validate = nil; want errors")
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("Validate =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -154,9 +197,9 @@ func TestValidate(t *testing.T) {
 				`outputs.sinks[3] "": webhook is required for type webhook`,
 				`outputs.sinks[4] "-bad name": name may hold only letters, digits, '_', '-' and '.', and must start with a letter or digit`,
 				`outputs.sinks[4] "-bad name": jsonl is set but type is "kafka"`,
-				`outputs.sinks[4] "-bad name": unknown type "kafka" (want webhook or jsonl)`,
+				`outputs.sinks[4] "-bad name": unknown type "kafka" (want webhook, jsonl or rt)`,
 				`outputs.sinks[5] "both": jsonl is set but type is "webhook"`,
-				`outputs.sinks[6] "untyped": type is required (webhook or jsonl)`,
+				`outputs.sinks[6] "untyped": type is required (webhook, jsonl or rt)`,
 			},
 		},
 		{
