@@ -324,6 +324,35 @@ func (e *Engine) Ack(id, by string) (Incident, error) {
 	return Incident{}, ErrUnknownIncident
 }
 
+// Wait records that an open incident waits on someone outside (a vendor,
+// the user): reason names whom; an empty reason ends the wait. With the
+// SLA's pause_while_waiting the clocks stand still meanwhile.
+func (e *Engine) Wait(id, reason string) (Incident, error) {
+	for _, s := range e.shards {
+		s.mu.Lock()
+		inc, ok := s.byID[id]
+		if !ok {
+			s.mu.Unlock()
+			continue
+		}
+		defer s.mu.Unlock()
+		if inc.status != StatusOpen {
+			return Incident{}, ErrNotOpen
+		}
+		now := time.Now()
+		if s.setWaiting(inc, reason, now) {
+			detail := "waiting on " + reason
+			if reason == "" {
+				detail = "no longer waiting"
+			}
+			inc.dirty, inc.updateDue = false, time.Time{}
+			s.emitDetail(inc, ChangeUpdated, now, 0, detail)
+		}
+		return inc.snapshot(true), nil
+	}
+	return Incident{}, ErrUnknownIncident
+}
+
 // QueueDepth returns the number of events waiting for correlation.
 func (e *Engine) QueueDepth() int { return int(e.queued.Load()) }
 

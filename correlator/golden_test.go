@@ -61,6 +61,11 @@ type inputLine struct {
 		End   string            `json:"end"`
 		Scope map[string]string `json:"scope"`
 	} `json:"change"`
+	// Wait sets what the open incident of a rule waits on ("" ends it).
+	Wait *struct {
+		Rule   string `json:"rule"`
+		Reason string `json:"reason"`
+	} `json:"wait"`
 	// Ack acknowledges the open incident of a rule: {"rule": ..., "by": ...}.
 	Ack *struct {
 		Rule string `json:"rule"`
@@ -99,6 +104,7 @@ type goldenChange struct {
 	SLA         *goldenSLA     `json:"sla,omitempty"`
 	AckedBy     string         `json:"acked_by,omitempty"`
 	Maintenance string         `json:"maintenance,omitempty"`
+	Waiting     string         `json:"waiting,omitempty"`
 	KnownErrors []string       `json:"known_errors,omitempty"`
 	Suspects    []string       `json:"suspects,omitempty"`
 	Problem     string         `json:"problem,omitempty"`
@@ -217,6 +223,17 @@ func runCase(t *testing.T, dir string) goldenFile {
 				synctest.Wait()
 				continue
 			}
+			if w := l.Wait; w != nil {
+				open := e.Incidents(Filter{Rule: w.Rule, Status: StatusOpen})
+				if len(open) != 1 {
+					t.Fatalf("wait: got %d open incidents of %s, want 1", len(open), w.Rule)
+				}
+				if _, err := e.Wait(open[0].ID, w.Reason); err != nil {
+					t.Fatalf("wait: %v", err)
+				}
+				synctest.Wait()
+				continue
+			}
 			if l.Ack != nil {
 				open := e.Incidents(Filter{Rule: l.Ack.Rule, Status: StatusOpen})
 				if len(open) != 1 {
@@ -282,7 +299,7 @@ func toGolden(c Change, start time.Time) goldenChange {
 		Children: len(inc.Children), Revision: inc.Revision, PrevPrio: c.PreviousPriority,
 		FirstSeen: inc.FirstSeen.Sub(start).String(), CommonLabel: inc.CommonLabels,
 		Previous: inc.Previous, Reopens: inc.Reopens, Flapping: inc.Flapping,
-		Detail: c.Detail, Service: inc.Service, Level: inc.EscalationLevel, Major: inc.Major, AckedBy: inc.AckedBy, Maintenance: inc.Maintenance,
+		Detail: c.Detail, Service: inc.Service, Level: inc.EscalationLevel, Major: inc.Major, AckedBy: inc.AckedBy, Maintenance: inc.Maintenance, Waiting: inc.Waiting,
 	}
 	if inc.Service != "" {
 		g.Assignment = inc.AssignmentGroup

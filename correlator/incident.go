@@ -90,6 +90,8 @@ type Incident struct {
 	// Maintenance names the maintenance window or silence the incident is
 	// in: its changes are recorded but not forwarded, its clocks paused.
 	Maintenance string `json:"maintenance,omitempty"`
+	// Waiting names whom the incident waits on (a vendor, the user).
+	Waiting string `json:"waiting,omitempty"`
 	// SLA holds the clocks, counted in the service's business hours.
 	SLA *SLA `json:"sla,omitempty"`
 	// KnownErrors are the known errors whose signature matches, with their

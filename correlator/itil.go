@@ -34,6 +34,15 @@ type itil struct {
 	paused     time.Duration // business time spent in maintenance
 	withheld   bool          // a change was recorded but not forwarded
 	forwarded  bool          // some change reached the sinks
+
+	// waiting names what the incident waits on (a vendor, the user);
+	// the clocks pause meanwhile if the SLA says so.
+	waiting string
+}
+
+// clocksPaused reports whether the SLA clocks stand still.
+func (inc *incState) clocksPaused() bool {
+	return inc.maint || (inc.waiting != "" && inc.g.set.SLA.PauseWhileWaiting)
 }
 
 // attachService finds the incident's service and sets category and
@@ -77,8 +86,8 @@ func (s *shard) armClocks(inc *incState, set *rules.Set) {
 		inc.respWarn = due(time.Duration(float64(resp) * warn))
 		inc.resWarn = due(time.Duration(float64(res) * warn))
 	}
-	if inc.maint {
-		return // paused: rescheduled when maintenance ends
+	if inc.clocksPaused() {
+		return // paused: rescheduled when the pause ends
 	}
 	for _, t := range []time.Time{inc.respWarn, inc.respDue, inc.resWarn, inc.resDue, inc.levelDue, inc.nextStatus} {
 		if !t.IsZero() {
@@ -130,8 +139,8 @@ func (s *shard) makeMajor(inc *incState, set *rules.Set, now time.Time) {
 
 // checkITIL emits what is due on an open incident's clocks.
 func (s *shard) checkITIL(inc *incState, now time.Time) {
-	if inc.maint {
-		return // clocks paused
+	if inc.clocksPaused() {
+		return
 	}
 	set := inc.g.set
 	due := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
@@ -212,4 +221,21 @@ func (s *shard) observeAck(inc *incState, now time.Time) {
 		first = inc.openedAt
 	}
 	s.e.m.waitingTime.WithLabelValues(p, cat).Observe(now.Sub(first).Seconds())
+}
+
+// setWaiting starts (reason set) or ends (reason empty) waiting on someone
+// outside; it reports whether anything changed.
+func (s *shard) setWaiting(inc *incState, reason string, now time.Time) bool {
+	if inc.waiting == reason {
+		return false
+	}
+	wasPaused := inc.clocksPaused()
+	inc.waiting = reason
+	switch paused := inc.clocksPaused(); {
+	case paused && !wasPaused:
+		inc.pauseStart = now
+	case !paused && wasPaused:
+		s.resumeClocks(inc, now)
+	}
+	return true
 }

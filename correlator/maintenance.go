@@ -198,12 +198,17 @@ func (s *shard) evalMaintenance(inc *incState, now time.Time) {
 	}
 	switch {
 	case active && !inc.maint:
-		inc.maint, inc.maintBy, inc.pauseStart = true, by, now
+		if !inc.clocksPaused() {
+			inc.pauseStart = now
+		}
+		inc.maint, inc.maintBy = true, by
 	case active:
 		inc.maintBy = by
 	case inc.maint:
 		inc.maint, inc.maintBy = false, ""
-		s.resumeClocks(inc, now)
+		if !inc.clocksPaused() {
+			s.resumeClocks(inc, now)
+		}
 		if inc.withheld && inc.announced {
 			inc.withheld = false
 			inc.dirty, inc.updateDue = false, time.Time{}

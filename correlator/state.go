@@ -295,6 +295,7 @@ func (inc *incState) snapshot(withSignals bool) Incident {
 		Major:           inc.major,
 		SLA:             inc.slaSnapshot(),
 		Maintenance:     inc.maintBy,
+		Waiting:         inc.waiting,
 		SignalCount:     len(inc.order) + inc.untracked,
 		FiringCount:     inc.firing,
 		EventCount:      inc.events,

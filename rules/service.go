@@ -45,6 +45,10 @@ type SLAConfig struct {
 	WarningAt float64 `yaml:"warning_at,omitempty"`
 	// Targets per priority 1..4.
 	Targets map[int]SLATarget `yaml:"targets,omitempty"`
+	// PauseWhileWaiting pauses the clocks while an incident waits on a
+	// vendor or the user (POST /api/v1/incidents/{id}/wait). Default false:
+	// waiting is recorded and the clocks run on.
+	PauseWhileWaiting bool `yaml:"pause_while_waiting,omitempty"`
 }
 
 // SLATarget is one priority's targets, in the service's business time.

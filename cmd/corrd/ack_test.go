@@ -65,6 +65,9 @@ func TestAckEndpoint(t *testing.T) {
 		{"invalid json", "/api/v1/incidents/" + id + "/ack", `{"by":`, 400, "invalid request"},
 		{"unknown field", "/api/v1/incidents/" + id + "/ack", `{"who":"anna"}`, 400, "unknown field"},
 		{"missing by", "/api/v1/incidents/" + id + "/ack", `{"by":" "}`, 400, `is required: who acknowledges`},
+		{"wait without on", "/api/v1/incidents/" + id + "/wait", `{}`, 400, "is required"},
+		{"wait unknown", "/api/v1/incidents/inc-nope/wait", `{"on":"vendor"}`, 404, "not found"},
+		{"wait", "/api/v1/incidents/" + id + "/wait", `{"on":"vendor"}`, 200, `"waiting":"vendor"`},
 		{"ack", "/api/v1/incidents/" + id + "/ack", `{"by":"anna"}`, 200, `"acked_by":"anna"`},
 		{"second ack keeps the first", "/api/v1/incidents/" + id + "/ack", `{"by":"bert"}`, 200, `"acked_by":"anna"`},
 	}
@@ -81,8 +84,8 @@ func TestAckEndpoint(t *testing.T) {
 	for _, te := range inc.Timeline {
 		types = append(types, string(te.Type))
 	}
-	if got := strings.Join(types, ","); got != "opened,acknowledged" {
-		t.Errorf("got timeline %s, want opened,acknowledged", got)
+	if got := strings.Join(types, ","); got != "opened,updated,acknowledged" {
+		t.Errorf("got timeline %s, want opened,updated (waiting),acknowledged", got)
 	}
 	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()

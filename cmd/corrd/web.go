@@ -21,6 +21,7 @@ type incidentReader interface {
 	Incidents(correlator.Filter) []correlator.Incident
 	Incident(id string) (correlator.Incident, bool)
 	Ack(id, by string) (correlator.Incident, error)
+	Wait(id, reason string) (correlator.Incident, error)
 	AddSilence(correlator.Silence) (correlator.Silence, error)
 	ExpireSilence(id string) (correlator.Silence, error)
 	Silences() []correlator.Silence
@@ -66,6 +67,8 @@ func newWebHandler(d webDeps) (http.Handler, error) {
 		{"GET /api/v1/incidents/{id}", http.HandlerFunc(api.get)},
 		{"POST /api/v1/incidents/{id}/ack", http.HandlerFunc(api.ack)},
 		{"GET /api/v1/incidents/{id}/report", http.HandlerFunc(api.report)},
+		{"POST /api/v1/incidents/{id}/wait", http.HandlerFunc(api.wait)},
+		{"DELETE /api/v1/incidents/{id}/wait", http.HandlerFunc(api.wait)},
 		{"GET /api/v1/silences", http.HandlerFunc(api.listSilences)},
 		{"POST /api/v1/silences", http.HandlerFunc(api.addSilence)},
 		{"DELETE /api/v1/silences/{id}", http.HandlerFunc(api.expireSilence)},
@@ -341,6 +344,36 @@ func (a incidentAPI) problemKnownError(w http.ResponseWriter, r *http.Request) {
 		a.writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
 	default:
 		a.writeJSON(w, http.StatusCreated, k)
+	}
+}
+
+// wait records whom an incident waits on (POST {"on": "vendor"}) or ends
+// the wait (DELETE).
+func (a incidentAPI) wait(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var body struct {
+		On string `json:"on"`
+	}
+	if r.Method == http.MethodPost {
+		if err := decodeStrict(w, r, &body); err != nil {
+			a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid request: want {\"on\": \"vendor\"}: " + err.Error()})
+			return
+		}
+		if strings.TrimSpace(body.On) == "" {
+			a.writeJSON(w, http.StatusBadRequest, apiError{Error: `"on" is required: whom the incident waits on`})
+			return
+		}
+	}
+	inc, err := a.src.Wait(id, strings.TrimSpace(body.On))
+	switch {
+	case errors.Is(err, correlator.ErrUnknownIncident):
+		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("incident %q not found", id)})
+	case errors.Is(err, correlator.ErrNotOpen):
+		a.writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("incident %q is not open", id)})
+	case err != nil:
+		a.writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+	default:
+		a.writeJSON(w, http.StatusOK, inc)
 	}
 }
 

@@ -40,6 +40,10 @@ func (f *fakeIncidents) Incidents(flt correlator.Filter) []correlator.Incident {
 	return out
 }
 
+func (f *fakeIncidents) Wait(string, string) (correlator.Incident, error) {
+	return correlator.Incident{}, correlator.ErrUnknownIncident
+}
+
 func (f *fakeIncidents) Ack(id, by string) (correlator.Incident, error) {
 	return correlator.Incident{}, correlator.ErrUnknownIncident
 }
