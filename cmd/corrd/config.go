@@ -40,6 +40,8 @@ type IngestConfig struct {
 	// Alertmanager is the webhook receiver; nil (`alertmanager: null`)
 	// disables it.
 	Alertmanager *alertmanagerConfig `yaml:"alertmanager"`
+	// SNMPTrap are the SNMP trap listeners (docs/snmptrap.md).
+	SNMPTrap []snmptrapConfig `yaml:"snmptrap"`
 }
 
 // The defaults of the settings corrd itself owns.
@@ -172,6 +174,7 @@ func (c *Config) Validate() error {
 	if am := c.Ingest.Alertmanager; am != nil {
 		errs = append(errs, am.Validate("ingest.alertmanager"))
 	}
+	errs = append(errs, validateSNMPTrap(c.Ingest.SNMPTrap))
 
 	o := c.Correlator
 	for _, f := range []struct {
