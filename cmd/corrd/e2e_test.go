@@ -375,8 +375,13 @@ outputs:
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	// Twelve firing and twelve resolved alerts at least: Alertmanager
+	// sends a notification again when an answer was slow, and those are
+	// folded in as duplicates.
+	if n := metricValue(t, base, `corrd_ingest_events_received_total{kind="alertmanager",source="alertmanager"} `); n < 24 {
+		t.Errorf("got %v events received, want at least 24", n)
+	}
 	for _, want := range []string{
-		`corrd_ingest_events_received_total{kind="alertmanager",source="alertmanager"} 24`,
 		`corrd_correlator_incidents_opened_total{priority="2",rule="store-registers"} 1`,
 		`corrd_correlator_incidents_resolved_total{priority="2",rule="store-registers"} 1`,
 	} {
@@ -386,3 +391,4 @@ outputs:
 	}
 	_ = corrd
 }
+
