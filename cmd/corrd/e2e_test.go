@@ -391,4 +391,3 @@ outputs:
 	}
 	_ = corrd
 }
-
