@@ -75,7 +75,30 @@ func loadConfig(src source) (*Config, error) {
 	if err != nil {
 		return nil, prefixErrors(src.String(), err)
 	}
+	if src.fsys == nil {
+		resolveListenerPaths(cfg, filepath.Dir(src.file))
+	}
 	return cfg, prefixErrors(src.String(), cfg.Validate())
+}
+
+// resolveListenerPaths makes the relative file names in listener settings
+// relative to the configuration file's directory, as rule_files are.
+func resolveListenerPaths(cfg *Config, dir string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	for i := range cfg.Ingest.SNMPTrap {
+		l := &cfg.Ingest.SNMPTrap[i]
+		for j := range l.MIBDirs {
+			l.MIBDirs[j] = abs(l.MIBDirs[j])
+		}
+		for j := range l.TrapFiles {
+			l.TrapFiles[j] = abs(l.TrapFiles[j])
+		}
+	}
 }
 
 // load is the load path shared by the daemon, its reloads and check-config:

@@ -179,3 +179,32 @@ func TestLoadMissingRuleFile(t *testing.T) {
 		t.Errorf("got %v, want an error naming missing.yml", err)
 	}
 }
+
+// Trap tables and MIB directories named relative to the configuration file
+// are found beside it, wherever corrd runs.
+func TestListenerPathsRelativeToConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "corrd.yml")
+	if err := os.WriteFile(cfgPath, []byte(`
+ingest:
+  snmptrap:
+    - name: switches
+      address: 127.0.0.1:0
+      communities: [public]
+      trap_files: [traps/switch.yaml, /abs/ups.yaml]
+      mib_dirs: [mibs]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(source{file: cfgPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Ingest.SNMPTrap[0]
+	if got, want := l.TrapFiles, []string{filepath.Join(dir, "traps/switch.yaml"), "/abs/ups.yaml"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("trap_files %v, want %v", got, want)
+	}
+	if got, want := l.MIBDirs, []string{filepath.Join(dir, "mibs")}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("mib_dirs %v, want %v", got, want)
+	}
+}
