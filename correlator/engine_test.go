@@ -558,7 +558,7 @@ rules:
 		synctest.Wait()
 		night()
 		var last Incident
-		for _, inc := range h.e.Incidents(Filter{Status: StatusClosed}) {
+		for _, inc := range h.e.Incidents(Filter{}) {
 			if inc.OpenedAt.After(last.OpenedAt) {
 				last = inc
 			}

@@ -30,7 +30,7 @@ const (
 	DefaultMaxLateness    = 30 * time.Second
 	DefaultUpdateInterval = 5 * time.Minute
 	DefaultMaxLifetime    = 24 * time.Hour
-	DefaultCloseAfter     = time.Hour
+	DefaultCloseAfter     = 48 * time.Hour
 	DefaultMaxSignals     = 100
 	DefaultRuleName       = "default"
 	DefaultReopenWithin   = 30 * time.Minute

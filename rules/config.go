@@ -73,7 +73,7 @@ type Rule struct {
 	// they open a new incident. Default 24h.
 	MaxLifetime Duration `yaml:"max_lifetime,omitempty"`
 	// CloseAfter: a resolved incident is closed (and forgotten) after this
-	// long. Default 1h.
+	// long: the verification period of the seed process. Default 48h.
 	CloseAfter Duration `yaml:"close_after,omitempty"`
 	// ReopenWithin: a new signal for an incident of the group resolved at
 	// most this long ago reopens it (same id, same ticket); later ones open
