@@ -212,6 +212,12 @@ func (e *Engine) Submit(ctx context.Context, events []ingest.Event) error {
 	rs := e.rules.Load()
 	now := time.Now()
 	perShard := make([][]msg, len(e.shards))
+	per := len(events)/len(e.shards) + 4
+	for i := range perShard {
+		perShard[i] = make([]msg, 0, per)
+	}
+	var dupSource string
+	var dupCounter prometheus.Counter
 	var key [8]byte
 	var val [dedupValueLen]byte
 	for i := range events {
@@ -226,7 +232,10 @@ func (e *Engine) Submit(ctx context.Context, events []ingest.Event) error {
 		if v := e.dedup.Get(val[:0], key[:]); len(v) == dedupValueLen {
 			d := decodeDedup(v)
 			if d.gen == rs.gen && d.status == ev.Status && ev.ArrivalTime.Sub(d.seen) < e.window && ev.ArrivalTime.Sub(d.seen) >= 0 {
-				e.m.deduplicated.WithLabelValues(ev.Source).Inc()
+				if dupCounter == nil || ev.Source != dupSource {
+					dupSource, dupCounter = ev.Source, e.m.deduplicated.WithLabelValues(ev.Source)
+				}
+				dupCounter.Inc()
 				si := e.shardOf(d.hash)
 				perShard[si] = append(perShard[si], msg{kind: msgTouch, ev: *ev, rs: rs, hash: d.hash})
 				continue
