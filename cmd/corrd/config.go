@@ -42,6 +42,8 @@ type IngestConfig struct {
 	Alertmanager *alertmanagerConfig `yaml:"alertmanager"`
 	// SNMPTrap are the SNMP trap listeners (docs/snmptrap.md).
 	SNMPTrap []snmptrapConfig `yaml:"snmptrap"`
+	// Syslog are the syslog listeners (docs/syslog.md).
+	Syslog []syslogConfig `yaml:"syslog"`
 }
 
 // The defaults of the settings corrd itself owns.
@@ -175,6 +177,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, am.Validate("ingest.alertmanager"))
 	}
 	errs = append(errs, validateSNMPTrap(c.Ingest.SNMPTrap))
+	errs = append(errs, validateSyslog(c.Ingest.Syslog))
 
 	o := c.Correlator
 	for _, f := range []struct {

@@ -69,7 +69,7 @@ func loadRules(src source, paths []string, m rules.Matrix) (*rules.Set, error) {
 type sourceBuilder func(cfg *IngestConfig, m *ingest.Metrics, reg prometheus.Registerer, log zerolog.Logger) ([]ingest.Source, error)
 
 // sourceBuilders are the listener kinds, in start order.
-var sourceBuilders = []sourceBuilder{newSNMPTrapSources}
+var sourceBuilders = []sourceBuilder{newSNMPTrapSources, newSyslogSources}
 
 // buildSources builds every configured listener source. On error the ones
 // already built are closed.

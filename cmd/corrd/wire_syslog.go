@@ -1,0 +1,32 @@
+package main
+
+// The syslog listeners: config type, validation and source builder.
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/corrd/corrd/ingest"
+	"github.com/corrd/corrd/ingest/syslog"
+)
+
+type syslogConfig = syslog.Config
+
+// validateSyslog checks the `ingest.syslog` listeners.
+func validateSyslog(cs []syslogConfig) error {
+	return syslog.ValidateAll("ingest.syslog", cs)
+}
+
+// newSyslogSources opens one listener per `ingest.syslog` entry.
+func newSyslogSources(cfg *IngestConfig, m *ingest.Metrics, reg prometheus.Registerer, log zerolog.Logger) ([]ingest.Source, error) {
+	var out []ingest.Source
+	for _, c := range cfg.Syslog {
+		l, err := syslog.New(c, m, reg, log)
+		if err != nil {
+			closeSources(out)
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
