@@ -313,7 +313,7 @@ func (e *Engine) Incident(id string) (Incident, bool) {
 
 // Errors of Ack.
 var (
-	ErrUnknownIncident = errors.New("no such incident")
+	ErrUnknownIncident = errors.New("incident not found")
 	ErrNotOpen         = errors.New("incident is not open")
 )
 

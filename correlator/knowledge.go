@@ -63,10 +63,9 @@ type Suspect struct {
 // Errors of the knowledge API.
 var (
 	ErrInvalid       = errors.New("invalid input")
-	ErrUnknownKE     = errors.New("no such known error")
-	ErrConfiguredKE  = errors.New("known error is defined in a rules file")
-	ErrDuplicateKE   = errors.New("known error id already exists")
-	ErrUnknownChange = errors.New("no such change")
+	ErrUnknownKE    = errors.New("known error not found")
+	ErrConfiguredKE = errors.New("known error is defined in a rules file; change it there")
+	ErrDuplicateKE  = errors.New("known error id already exists")
 )
 
 const (

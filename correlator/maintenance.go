@@ -28,7 +28,7 @@ type Silence struct {
 
 // Errors of the silence API.
 var (
-	ErrUnknownSilence = errors.New("no such silence")
+	ErrUnknownSilence = errors.New("silence not found")
 	ErrInvalidSilence = errors.New("invalid silence")
 )
 

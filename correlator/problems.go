@@ -43,7 +43,7 @@ const (
 )
 
 // Errors of the problem API.
-var ErrUnknownProblem = errors.New("no such problem")
+var ErrUnknownProblem = errors.New("problem not found")
 
 const (
 	maxProblemIncidents = 200

@@ -175,178 +175,6 @@ func (a incidentAPI) report(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, correlator.Report(inc))
 }
 
-func (a incidentAPI) listSilences(w http.ResponseWriter, _ *http.Request) {
-	a.writeJSON(w, http.StatusOK, struct {
-		Silences []correlator.Silence `json:"silences"`
-	}{a.src.Silences()})
-}
-
-// addSilence creates a silence: {"matchers": [...], "starts_at", "ends_at",
-// "created_by", "comment"}.
-func (a incidentAPI) addSilence(w http.ResponseWriter, r *http.Request) {
-	var in correlator.Silence
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid silence: " + err.Error()})
-		return
-	}
-	if in.ID != "" || in.Status != "" {
-		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid silence: id and status are set by corrd"})
-		return
-	}
-	out, err := a.src.AddSilence(in)
-	if err != nil {
-		a.writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
-		return
-	}
-	a.writeJSON(w, http.StatusCreated, out)
-}
-
-func (a incidentAPI) expireSilence(w http.ResponseWriter, r *http.Request) {
-	out, err := a.src.ExpireSilence(r.PathValue("id"))
-	if errors.Is(err, correlator.ErrUnknownSilence) {
-		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("silence %q not found", r.PathValue("id"))})
-		return
-	}
-	a.writeJSON(w, http.StatusOK, out)
-}
-
-// decodeStrict reads a bounded JSON body, rejecting unknown fields.
-func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
-}
-
-func (a incidentAPI) listKnownErrors(w http.ResponseWriter, _ *http.Request) {
-	kes := a.src.KnownErrors()
-	if kes == nil {
-		kes = []correlator.KnownErrorInfo{}
-	}
-	a.writeJSON(w, http.StatusOK, struct {
-		KnownErrors []correlator.KnownErrorInfo `json:"known_errors"`
-	}{kes})
-}
-
-func (a incidentAPI) addKnownError(w http.ResponseWriter, r *http.Request) {
-	var in rules.KnownErrorConfig
-	if err := decodeStrict(w, r, &in); err != nil {
-		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid known error: " + err.Error()})
-		return
-	}
-	out, err := a.src.AddKnownError(in)
-	switch {
-	case errors.Is(err, correlator.ErrDuplicateKE):
-		a.writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("known error %q already exists", in.ID)})
-	case err != nil:
-		a.writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
-	default:
-		a.writeJSON(w, http.StatusCreated, out)
-	}
-}
-
-func (a incidentAPI) deleteKnownError(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	switch err := a.src.DeleteKnownError(id); {
-	case errors.Is(err, correlator.ErrUnknownKE):
-		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("known error %q not found", id)})
-	case errors.Is(err, correlator.ErrConfiguredKE):
-		a.writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("known error %q is defined in a rules file; remove it there", id)})
-	case err != nil:
-		a.writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
-	default:
-		w.WriteHeader(http.StatusNoContent)
-	}
-}
-
-// addChanges takes one change record or an array of them.
-func (a incidentAPI) addChanges(w http.ResponseWriter, r *http.Request) {
-	var raw json.RawMessage
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20)).Decode(&raw); err != nil {
-		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid change records: " + err.Error()})
-		return
-	}
-	var recs []correlator.ChangeRecord
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	var err error
-	if t := strings.TrimSpace(string(raw)); strings.HasPrefix(t, "[") {
-		err = dec.Decode(&recs)
-	} else {
-		var one correlator.ChangeRecord
-		err = dec.Decode(&one)
-		recs = []correlator.ChangeRecord{one}
-	}
-	if err != nil {
-		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid change records: " + err.Error()})
-		return
-	}
-	if err := a.src.AddChanges(recs); err != nil {
-		a.writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
-		return
-	}
-	a.writeJSON(w, http.StatusAccepted, struct {
-		Accepted int `json:"accepted"`
-	}{len(recs)})
-}
-
-func (a incidentAPI) listChanges(w http.ResponseWriter, _ *http.Request) {
-	cs := a.src.Changes()
-	if cs == nil {
-		cs = []correlator.ChangeRecord{}
-	}
-	a.writeJSON(w, http.StatusOK, struct {
-		Changes []correlator.ChangeRecord `json:"changes"`
-	}{cs})
-}
-
-func (a incidentAPI) listProblems(w http.ResponseWriter, _ *http.Request) {
-	a.writeJSON(w, http.StatusOK, struct {
-		Problems []correlator.Problem `json:"problems"`
-	}{a.src.Problems()})
-}
-
-func (a incidentAPI) getProblem(w http.ResponseWriter, r *http.Request) {
-	p, ok := a.src.Problem(r.PathValue("id"))
-	if !ok {
-		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("problem %q not found", r.PathValue("id"))})
-		return
-	}
-	a.writeJSON(w, http.StatusOK, p)
-}
-
-func (a incidentAPI) resolveProblem(w http.ResponseWriter, r *http.Request) {
-	p, err := a.src.ResolveProblem(r.PathValue("id"))
-	if err != nil {
-		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("problem %q not found", r.PathValue("id"))})
-		return
-	}
-	a.writeJSON(w, http.StatusOK, p)
-}
-
-// problemKnownError records a known error from a problem: the body holds
-// title, root_cause, workaround, link (and optionally id and matchers; by
-// default the problem's rule and group).
-func (a incidentAPI) problemKnownError(w http.ResponseWriter, r *http.Request) {
-	var in rules.KnownErrorConfig
-	if err := decodeStrict(w, r, &in); err != nil {
-		a.writeJSON(w, http.StatusBadRequest, apiError{Error: "invalid known error: " + err.Error()})
-		return
-	}
-	k, err := a.src.KnownErrorFromProblem(r.PathValue("id"), in)
-	switch {
-	case errors.Is(err, correlator.ErrUnknownProblem):
-		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("problem %q not found", r.PathValue("id"))})
-	case errors.Is(err, correlator.ErrDuplicateKE):
-		a.writeJSON(w, http.StatusConflict, apiError{Error: "known error id already exists"})
-	case err != nil:
-		a.writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
-	default:
-		a.writeJSON(w, http.StatusCreated, k)
-	}
-}
-
 // wait records whom an incident waits on (POST {"on": "vendor"}) or ends
 // the wait (DELETE).
 func (a incidentAPI) wait(w http.ResponseWriter, r *http.Request) {
@@ -365,16 +193,11 @@ func (a incidentAPI) wait(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	inc, err := a.src.Wait(id, strings.TrimSpace(body.On))
-	switch {
-	case errors.Is(err, correlator.ErrUnknownIncident):
-		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("incident %q not found", id)})
-	case errors.Is(err, correlator.ErrNotOpen):
-		a.writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("incident %q is not open", id)})
-	case err != nil:
-		a.writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
-	default:
-		a.writeJSON(w, http.StatusOK, inc)
+	if err != nil {
+		a.writeError(w, id, err)
+		return
 	}
+	a.writeJSON(w, http.StatusOK, inc)
 }
 
 // maxAckBody bounds an acknowledgement request.
@@ -397,20 +220,36 @@ func (a incidentAPI) ack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inc, err := a.src.Ack(id, body.By)
-	switch {
-	case errors.Is(err, correlator.ErrUnknownIncident):
-		a.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("incident %q not found", id)})
-	case errors.Is(err, correlator.ErrNotOpen):
-		a.writeJSON(w, http.StatusConflict, apiError{Error: fmt.Sprintf("incident %q is not open", id)})
-	case err != nil:
-		a.writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
-	default:
-		a.writeJSON(w, http.StatusOK, inc)
+	if err != nil {
+		a.writeError(w, id, err)
+		return
 	}
+	a.writeJSON(w, http.StatusOK, inc)
 }
 
 type apiError struct {
 	Error string `json:"error"`
+}
+
+// writeError answers an engine error with the status its kind calls for:
+// 404 for an unknown id, 409 for a state conflict, 400 for invalid input.
+func (a incidentAPI) writeError(w http.ResponseWriter, id string, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, correlator.ErrUnknownIncident), errors.Is(err, correlator.ErrUnknownSilence),
+		errors.Is(err, correlator.ErrUnknownKE), errors.Is(err, correlator.ErrUnknownProblem):
+		code = http.StatusNotFound
+	case errors.Is(err, correlator.ErrNotOpen), errors.Is(err, correlator.ErrDuplicateKE),
+		errors.Is(err, correlator.ErrConfiguredKE):
+		code = http.StatusConflict
+	case errors.Is(err, correlator.ErrInvalid), errors.Is(err, correlator.ErrInvalidSilence):
+		code = http.StatusBadRequest
+	}
+	msg := err.Error()
+	if id != "" {
+		msg = fmt.Sprintf("%q: %s", id, msg)
+	}
+	a.writeJSON(w, code, apiError{Error: msg})
 }
 
 func (a incidentAPI) writeJSON(w http.ResponseWriter, code int, v any) {
