@@ -65,7 +65,7 @@ func daemonFlags(out io.Writer) (*flag.FlagSet, *daemonArgs) {
 	fs.SetOutput(out)
 	fs.StringVar(&a.configFile, "config.file", "", "Configuration file. Default: the built-in configuration.")
 	fs.StringVar(&a.listenAddress, "web.listen-address", "", "Address for the API, metrics and webhooks; overrides web.listen_address (default "+defaultListenAddress+").")
-	fs.StringVar(&a.storagePath, "storage.path", "./data", "Directory reserved for durable state; created at start.")
+	fs.StringVar(&a.storagePath, "storage.path", "./data", "Data directory of the state store (corrd.db); created at start.")
 	fs.Var(&a.logLevel, "log.level", "Log level: debug, info, warn or error.")
 	fs.Var(&a.logFormat, "log.format", "Log format: json or console.")
 	fs.Usage = func() {

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/corrd/corrd/correlator"
+	"github.com/corrd/corrd/correlator/store"
 	"github.com/corrd/corrd/ingest"
 	"github.com/corrd/corrd/rules"
 )
@@ -26,7 +27,8 @@ type daemonOptions struct {
 	src source
 	// listenAddress overrides web.listen_address when set.
 	listenAddress string
-	// storagePath is reserved for durable state; it is created at start.
+	// storagePath is the data directory holding the state store; it is
+	// created at start.
 	storagePath string
 	// shutdownTimeout bounds the HTTP server's shutdown, flushTimeout the
 	// flush of queued deliveries.
@@ -46,6 +48,7 @@ type daemon struct {
 	srv      *http.Server
 	ln       net.Listener
 	sources  []ingest.Source
+	store    *store.Store
 	ready    atomic.Bool
 	// stopping is set when shutdown begins: components returning after it
 	// are not failures.
@@ -77,9 +80,12 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The state store is opened first: a corrupted or foreign file in the
+	// data directory stops the start with a clear error and is left alone.
+	var st *store.Store
 	if opts.storagePath != "" {
-		if err := os.MkdirAll(opts.storagePath, 0o750); err != nil {
-			return nil, fmt.Errorf("storage path: %w", err)
+		if st, err = store.Open(opts.storagePath); err != nil {
+			return nil, err
 		}
 	}
 
@@ -89,9 +95,10 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
-	d := &daemon{opts: opts, log: log, cfg: cfg, started: make(chan struct{})}
+	d := &daemon{opts: opts, log: log, cfg: cfg, started: make(chan struct{}), store: st}
 	d.disp, err = newDispatcher(cfg.Outputs, reg, component(log, "outputs"))
 	if err != nil {
+		d.closeStore()
 		return nil, fmt.Errorf("outputs: %w", err)
 	}
 	// From here on, an error must close the dispatcher.
@@ -100,9 +107,20 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 	if err := d.listen(reg); err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), opts.flushTimeout)
 		defer cancel()
+		d.closeStore()
 		return nil, errors.Join(err, d.disp.Close(ctx))
 	}
 	return d, nil
+}
+
+// closeStore closes the state store, if one is open.
+func (d *daemon) closeStore() {
+	if d.store == nil {
+		return
+	}
+	if err := d.store.Close(); err != nil {
+		d.log.Error().Err(err).Msg("close state store")
+	}
 }
 
 func (d *daemon) listen(reg *prometheus.Registry) error {
@@ -254,6 +272,7 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 	stopDisp()
 
 	wg.Wait()
+	d.closeStore()
 	d.log.Info().Msg("corrd stopped")
 	return err
 }

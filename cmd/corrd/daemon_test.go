@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
+
+	"github.com/corrd/corrd/correlator/store"
 )
 
 const testAlert = `{"version":"4","status":"firing","receiver":"corrd","groupKey":"{}:{}",
@@ -168,5 +171,24 @@ func TestNewDaemonListenError(t *testing.T) {
 	}, zerolog.Nop())
 	if err == nil {
 		t.Fatal("newDaemon succeeded on a bad listen address")
+	}
+}
+
+// A file in the data directory that is not corrd's state store stops the
+// start with a clear error and is left as it was.
+func TestStartRefusesForeignStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, store.FileName)
+	notes := []byte("not a database\n")
+	if err := os.WriteFile(path, notes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	code := cli(context.Background(), nil, []string{"--web.listen-address=127.0.0.1:0", "--storage.path=" + dir}, io.Discard, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "will not overwrite it") {
+		t.Errorf("got exit %d and %q, want a failure saying the file is left alone", code, stderr.String())
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, notes) {
+		t.Error("the foreign file was changed")
 	}
 }

@@ -1,0 +1,117 @@
+// Package store is corrd's embedded durable state: one bbolt file in the
+// data directory (--storage.path). This layer opens the file, recognises it
+// as corrd's and of a schema this build can read, and refuses anything
+// else with a clear error: it never writes over a file it did not create.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FileName is the store's file in the data directory.
+const FileName = "corrd.db"
+
+// SchemaVersion is the layout this build writes and reads.
+const SchemaVersion = 1
+
+var (
+	bucketMeta = []byte("meta")
+	keyMagic   = []byte("magic")
+	keySchema  = []byte("schema")
+	keyCreated = []byte("created")
+	magic      = []byte("corrd state store")
+)
+
+// Errors of Open.
+var (
+	// ErrForeign: the file is a bbolt database, but not corrd's.
+	ErrForeign = errors.New("not a corrd state store")
+	// ErrNewerSchema: written by a newer corrd; this one cannot read it.
+	ErrNewerSchema = errors.New("store written by a newer corrd")
+	// ErrLocked: another process holds the store.
+	ErrLocked = errors.New("store is in use by another process")
+)
+
+// Store is an open state store.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+// Open opens (or creates) the store in dir. A file that is not a bbolt
+// database, a bbolt database that is not corrd's, or one of a newer schema
+// is refused and left as it is.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	fresh := false
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		fresh = true
+	}
+	db, err := bolt.Open(path, 0o640, &bolt.Options{Timeout: time.Second})
+	switch {
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, fmt.Errorf("store %s: %w", path, ErrLocked)
+	case err != nil:
+		return nil, fmt.Errorf("store %s: not a readable corrd state store (corrupted, or another kind of file): %w; move it away or restore a backup, corrd will not overwrite it", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if fresh {
+		err = db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucket(bucketMeta)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(keyMagic, magic); err != nil {
+				return err
+			}
+			if err := b.Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
+				return err
+			}
+			return b.Put(keyCreated, []byte(time.Now().UTC().Format(time.RFC3339)))
+		})
+	} else {
+		err = db.View(func(tx *bolt.Tx) error { return check(tx) })
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// check recognises the meta bucket of an existing file.
+func check(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketMeta)
+	if b == nil || string(b.Get(keyMagic)) != string(magic) {
+		return fmt.Errorf("%w: it has no corrd marker; move it away, corrd will not overwrite it", ErrForeign)
+	}
+	v := b.Get(keySchema)
+	if len(v) != 4 {
+		return fmt.Errorf("%w: its schema version is unreadable", ErrForeign)
+	}
+	switch schema := binary.BigEndian.Uint32(v); {
+	case schema > SchemaVersion:
+		return fmt.Errorf("%w: schema %d, this build reads up to %d; run the newer corrd or restore a backup", ErrNewerSchema, schema, SchemaVersion)
+	case schema < SchemaVersion:
+		// Older schemas are migrated here as they appear; version 1 is the
+		// first.
+		return fmt.Errorf("%w: schema %d has no migration", ErrForeign, schema)
+	}
+	return nil
+}
+
+// Path is the store's file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestOpenCreatesAndReopens(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	s.Close()
+}
+
+// A corrupted or foreign file is refused with a clear error and left
+// byte for byte as it was.
+func TestOpenRefusesWithoutOverwriting(t *testing.T) {
+	cases := []struct {
+		name  string
+		write func(t *testing.T, path string)
+		want  []string
+		is    error
+	}{
+		{"text file", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte("this is someone's notes, not a database\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"not a readable corrd state store", "will not overwrite"}, nil},
+		{"truncated corrd store", func(t *testing.T, path string) {
+			s, err := Open(filepath.Dir(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			if err := os.Truncate(path, 1000); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"not a readable corrd state store"}, nil},
+		{"another program's bbolt file", func(t *testing.T, path string) {
+			db, err := bolt.Open(path, 0o644, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("consul")); return err }); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+		}, []string{"not a corrd state store", "no corrd marker"}, ErrForeign},
+		{"newer schema", func(t *testing.T, path string) {
+			s, err := Open(filepath.Dir(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion+1))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+		}, []string{"written by a newer corrd", "schema 2"}, ErrNewerSchema},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, FileName)
+			tc.write(t, path)
+			before, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(dir)
+			if err == nil {
+				s.Close()
+				t.Fatal("got no error, want the file refused")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got %q, want it to contain %q", err, w)
+				}
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("got %v, want errors.Is %v", err, tc.is)
+			}
+			after, _ := os.ReadFile(path)
+			if string(before) != string(after) {
+				t.Error("the refused file was changed")
+			}
+		})
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := Open(dir); !errors.Is(err, ErrLocked) {
+		t.Errorf("second open: got %v, want ErrLocked", err)
+	}
+}
