@@ -62,7 +62,7 @@ type Suspect struct {
 
 // Errors of the knowledge API.
 var (
-	ErrInvalid       = errors.New("invalid input")
+	ErrInvalid      = errors.New("invalid input")
 	ErrUnknownKE    = errors.New("known error not found")
 	ErrConfiguredKE = errors.New("known error is defined in a rules file; change it there")
 	ErrDuplicateKE  = errors.New("known error id already exists")
