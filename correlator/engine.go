@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,13 @@ type Options struct {
 	DedupWindow rules.Duration `yaml:"dedup_window,omitempty"`
 	// DedupCacheBytes bounds the memory of the dedup set. Default 32 MiB.
 	DedupCacheBytes int `yaml:"dedup_cache_bytes,omitempty"`
+	// DedupPath, when set, is the directory the dedup set is saved to
+	// every DedupSaveInterval and on stop, and loaded from at start. Losing
+	// it only costs re-correlating a duplicate. Set by the daemon to a
+	// directory under --storage.path.
+	DedupPath string `yaml:"-"`
+	// DedupSaveInterval is how often the dedup set is saved. Default 5m.
+	DedupSaveInterval rules.Duration `yaml:"dedup_save_interval,omitempty"`
 }
 
 // The option defaults.
@@ -56,6 +64,9 @@ func (o Options) withDefaults() Options {
 	if o.DedupCacheBytes <= 0 {
 		o.DedupCacheBytes = DefaultDedupCacheBytes
 	}
+	if o.DedupSaveInterval <= 0 {
+		o.DedupSaveInterval = rules.Duration(5 * time.Minute)
+	}
 	return o
 }
 
@@ -73,6 +84,9 @@ func (o Options) Validate(path string) error {
 	}
 	if o.DedupCacheBytes < 0 {
 		errs = append(errs, errors.New(path+".dedup_cache_bytes must be >= 0"))
+	}
+	if o.DedupSaveInterval < 0 {
+		errs = append(errs, errors.New(path+".dedup_save_interval must be >= 0"))
 	}
 	return errors.Join(errs...)
 }
@@ -113,7 +127,7 @@ func New(opts Options, set *rules.Set, pub Publisher, reg prometheus.Registerer,
 		opts:   opts,
 		pub:    pub,
 		log:    log.With().Str("component", "correlator").Logger(),
-		dedup:  fastcache.New(opts.DedupCacheBytes),
+		dedup:  loadDedup(opts, log),
 		window: time.Duration(opts.DedupWindow),
 	}
 	e.prob.byID, e.prob.byGroup = map[string]*Problem{}, map[uint64]*Problem{}
@@ -157,6 +171,22 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.runMu.Lock()
 	e.running = true
 	e.runMu.Unlock()
+	if e.opts.DedupPath != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(time.Duration(e.opts.DedupSaveInterval))
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					e.saveDedup()
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
 	<-ctx.Done()
 	e.runMu.Lock()
 	e.running = false
@@ -177,7 +207,34 @@ func (e *Engine) Run(ctx context.Context) error {
 	for _, s := range e.shards {
 		s.flushHeld(now)
 	}
+	if e.opts.DedupPath != "" {
+		e.saveDedup()
+	}
 	return nil
+}
+
+// loadDedup loads the saved dedup set, or starts an empty one.
+func loadDedup(opts Options, log zerolog.Logger) *fastcache.Cache {
+	if opts.DedupPath == "" {
+		return fastcache.New(opts.DedupCacheBytes)
+	}
+	if _, err := os.Stat(opts.DedupPath); errors.Is(err, os.ErrNotExist) {
+		return fastcache.New(opts.DedupCacheBytes)
+	}
+	c, err := fastcache.LoadFromFileMaxBytes(opts.DedupPath, opts.DedupCacheBytes)
+	if err != nil {
+		log.Warn().Err(err).Str("path", opts.DedupPath).Msg("dedup set not loaded; repeats of known signals are correlated afresh once")
+		return fastcache.New(opts.DedupCacheBytes)
+	}
+	return c
+}
+
+// saveDedup writes the dedup set to its directory.
+func (e *Engine) saveDedup() {
+	if err := e.dedup.SaveToFileConcurrent(e.opts.DedupPath, 1); err != nil {
+		e.log.Warn().Err(err).Str("path", e.opts.DedupPath).Msg("save dedup set")
+		e.m.dedupSaveErrors.Inc()
+	}
 }
 
 // route is where one event goes.

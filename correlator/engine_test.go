@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -696,4 +697,42 @@ maintenance:
 			t.Errorf("got maintenance %q and known errors %v after reload, want swap and KE-1", inc.Maintenance, inc.KnownErrors)
 		}
 	})
+}
+
+// The dedup set survives a restart through its directory; a corrupted one
+// is set aside with a warning, not a failure.
+func TestDedupSetSurvivesRestart(t *testing.T) {
+	set := loadExample(t, "datacenter")
+	dir := filepath.Join(t.TempDir(), "dedup")
+	run := func(events ...ingest.Event) *Engine {
+		e := New(Options{Shards: 1, DedupPath: dir}, set, nil, prometheus.NewRegistry(), zerolog.Nop())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = e.Run(ctx); close(done) }()
+		for !e.isRunning() {
+			runtime.Gosched()
+		}
+		if err := e.Submit(context.Background(), events); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		<-done
+		return e
+	}
+	ev := event(map[string]string{"alertname": "DiskFull", "instance": "db1"}, 0)
+	ev.ArrivalTime = time.Now()
+	run(ev)
+	e := run(ev)
+	if got := testutil.ToFloat64(e.m.deduplicated.WithLabelValues("test")); got != 1 {
+		t.Errorf("got %v deduplicated after restart, want 1 (the set was reloaded)", got)
+	}
+	// A damaged set: the engine starts with an empty one.
+	entries, _ := os.ReadDir(dir)
+	for _, en := range entries {
+		_ = os.WriteFile(filepath.Join(dir, en.Name()), []byte("garbage"), 0o644)
+	}
+	e = run(ev)
+	if got := testutil.ToFloat64(e.m.deduplicated.WithLabelValues("test")); got != 0 {
+		t.Errorf("got %v deduplicated with a damaged set, want 0", got)
+	}
 }

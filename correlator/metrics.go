@@ -7,32 +7,33 @@ import (
 )
 
 type metrics struct {
-	deduplicated   *prometheus.CounterVec
-	backpressure   *prometheus.CounterVec
-	absorbed       *prometheus.CounterVec
-	orphans        *prometheus.CounterVec
-	expired        *prometheus.CounterVec
-	opened         *prometheus.CounterVec
-	resolved       *prometheus.CounterVec
-	closed         *prometheus.CounterVec
-	open           *prometheus.GaugeVec
-	signals        *prometheus.HistogramVec
-	latency        prometheus.Histogram
-	changes        *prometheus.CounterVec
-	reopened       *prometheus.CounterVec
-	acked          *prometheus.CounterVec
-	flapping       *prometheus.CounterVec
-	withheld       *prometheus.CounterVec
-	knownErrorHits *prometheus.CounterVec
-	problems       *prometheus.CounterVec
-	changeMarkers  *prometheus.CounterVec
-	major          *prometheus.CounterVec
-	escalations    *prometheus.CounterVec
-	slaWarnings    *prometheus.CounterVec
-	slaBreaches    *prometheus.CounterVec
-	leadTime       *prometheus.HistogramVec
-	responseTime   *prometheus.HistogramVec
-	waitingTime    *prometheus.HistogramVec
+	deduplicated    *prometheus.CounterVec
+	backpressure    *prometheus.CounterVec
+	absorbed        *prometheus.CounterVec
+	orphans         *prometheus.CounterVec
+	expired         *prometheus.CounterVec
+	opened          *prometheus.CounterVec
+	resolved        *prometheus.CounterVec
+	closed          *prometheus.CounterVec
+	open            *prometheus.GaugeVec
+	signals         *prometheus.HistogramVec
+	latency         prometheus.Histogram
+	changes         *prometheus.CounterVec
+	dedupSaveErrors prometheus.Counter
+	reopened        *prometheus.CounterVec
+	acked           *prometheus.CounterVec
+	flapping        *prometheus.CounterVec
+	withheld        *prometheus.CounterVec
+	knownErrorHits  *prometheus.CounterVec
+	problems        *prometheus.CounterVec
+	changeMarkers   *prometheus.CounterVec
+	major           *prometheus.CounterVec
+	escalations     *prometheus.CounterVec
+	slaWarnings     *prometheus.CounterVec
+	slaBreaches     *prometheus.CounterVec
+	leadTime        *prometheus.HistogramVec
+	responseTime    *prometheus.HistogramVec
+	waitingTime     *prometheus.HistogramVec
 }
 
 // serviceTimeBuckets span a minute to two weeks.
@@ -85,6 +86,10 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 			Name:    "corrd_correlator_latency_seconds",
 			Help:    "Time from an event's arrival to its correlation.",
 			Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10),
+		}),
+		dedupSaveErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corrd_correlator_dedup_save_errors_total",
+			Help: "Failed saves of the dedup set to the data directory.",
 		}),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corrd_correlator_changes_total",
@@ -151,7 +156,7 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 		}, []string{"priority", "category"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
+		reg.MustRegister(m.dedupSaveErrors, m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
 			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "corrd_correlator_queue_depth",

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,7 +103,11 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 		return nil, fmt.Errorf("outputs: %w", err)
 	}
 	// From here on, an error must close the dispatcher.
-	d.engine = correlator.New(cfg.Correlator, set, d.disp, reg, component(log, "correlator"))
+	engOpts := cfg.Correlator
+	if opts.storagePath != "" {
+		engOpts.DedupPath = filepath.Join(opts.storagePath, "dedup")
+	}
+	d.engine = correlator.New(engOpts, set, d.disp, reg, component(log, "correlator"))
 	d.reloader = newReloader(cfg, load, d.engine.SetRules, reg, component(log, "reload"))
 	if err := d.listen(reg); err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), opts.flushTimeout)

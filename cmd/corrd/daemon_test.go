@@ -138,6 +138,12 @@ outputs:
 	if got := testutil.ToFloat64(d.reloader.successful); got != 0 {
 		t.Errorf("successful after a bad SIGHUP reload: %v", got)
 	}
+	// The data directory holds the store and the dedup set saved on stop.
+	for _, name := range []string{store.FileName, filepath.Join("dedup", "metadata.bin")} {
+		if _, err := os.Stat(filepath.Join(storage, name)); err != nil {
+			t.Errorf("data directory after shutdown: %v", err)
+		}
+	}
 	if _, err := http.Get(base + "/-/healthy"); err == nil {
 		t.Error("server still answering after shutdown")
 	}
