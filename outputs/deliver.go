@@ -52,12 +52,14 @@ func (d *Dispatcher) deliver(ctx context.Context, q *queue, ch *correlator.Chang
 		}
 		if !retryable {
 			q.m.failed.Inc()
-			logCtx(q.log.Error()).Msg("dropping change: permanent delivery error")
+			logCtx(q.log.Error()).Msg("dead letter: permanent delivery error")
+			d.deadLetter(q, ch, err, attempt, "permanent")
 			return true
 		}
 		if attempt >= d.retry.attempts {
 			q.m.failed.Inc()
-			logCtx(q.log.Error()).Msg("dropping change: max_attempts reached")
+			logCtx(q.log.Error()).Msg("dead letter: max_attempts reached")
+			d.deadLetter(q, ch, err, attempt, "max_attempts")
 			return true
 		}
 		wait := d.jitter(d.retry.backoff(attempt))
@@ -66,7 +68,8 @@ func (d *Dispatcher) deliver(ctx context.Context, q *queue, ch *correlator.Chang
 		}
 		if time.Since(first)+wait > d.retry.maxDuration {
 			q.m.failed.Inc()
-			logCtx(q.log.Error()).Dur("wait", wait).Msg("dropping change: next attempt would exceed max_retry_duration")
+			logCtx(q.log.Error()).Dur("wait", wait).Msg("dead letter: next attempt would exceed max_retry_duration")
+			d.deadLetter(q, ch, err, attempt, "max_retry_duration")
 			return true
 		}
 		q.m.retry.Inc()

@@ -43,6 +43,8 @@ type Dispatcher struct {
 
 	closeSinksOnce sync.Once
 	closeSinksErr  error
+
+	dead deadLetters
 }
 
 var _ correlator.Publisher = (*Dispatcher)(nil)

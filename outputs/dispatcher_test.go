@@ -125,9 +125,63 @@ func TestRetryTiming(t *testing.T) {
 				if got := testutil.ToFloat64(d.m.depth.WithLabelValues("s")); got != 0 {
 					t.Errorf("queue_depth = %v, want 0", got)
 				}
+				// Every change given up on is kept as a dead letter.
+				dead := d.DeadLetters()
+				if want := int(tt.wantResult["failed"]); len(dead) != want {
+					t.Fatalf("got %d dead letters, want %d", len(dead), want)
+				}
+				if len(dead) == 1 && (dead[0].Sink != "s" || dead[0].Change.Incident.ID != "inc-1" || dead[0].Attempts != len(tt.wantOffsets)) {
+					t.Errorf("dead letter %+v, want sink s, inc-1, %d attempts", dead[0], len(tt.wantOffsets))
+				}
 			})
 		})
 	}
+}
+
+// A dead letter can be sent again once the sink takes it, or deleted.
+func TestDeadLetterRetryAndDelete(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		refuse := true
+		s := &fakeSink{name: "s", result: func(int, correlator.Change) (bool, error) {
+			if refuse {
+				return false, errors.New("400 bad request")
+			}
+			return false, nil
+		}}
+		d, _ := testDispatcher(t, []Sink{s}, nil, RetryConfig{})
+		ran := start(context.Background(), d)
+		d.Publish(change("inc-1", correlator.ChangeOpened))
+		d.Publish(change("inc-2", correlator.ChangeOpened))
+		synctest.Wait()
+		dead := d.DeadLetters()
+		if len(dead) != 2 || dead[0].Reason != "permanent" || dead[0].Error != "400 bad request" {
+			t.Fatalf("got dead letters %+v, want two permanent ones", dead)
+		}
+		if got := testutil.ToFloat64(d.m.deadLetters.WithLabelValues("s")); got != 2 {
+			t.Errorf("dead_letters gauge = %v, want 2", got)
+		}
+		refuse = false
+		if err := d.RetryDeadLetter(dead[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.DeleteDeadLetter(dead[1].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.RetryDeadLetter("dl-nope"); !errors.Is(err, ErrUnknownDeadLetter) {
+			t.Errorf("retry unknown: got %v", err)
+		}
+		synctest.Wait()
+		if got := d.DeadLetters(); len(got) != 0 {
+			t.Errorf("got %d dead letters after retry and delete, want 0", len(got))
+		}
+		if got := testutil.ToFloat64(d.m.deliveries.WithLabelValues("s", "success")); got != 1 {
+			t.Errorf("successful deliveries = %v, want the retried one", got)
+		}
+		if err := closeWithin(t, d, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		<-ran
+	})
 }
 
 func TestJitteredBackoffBounds(t *testing.T) {
@@ -425,7 +479,7 @@ corrd_outputs_changes_routed_total{sink="tickets"} 2
 # HELP corrd_outputs_changes_unrouted_total Changes that matched no route.
 # TYPE corrd_outputs_changes_unrouted_total counter
 corrd_outputs_changes_unrouted_total 1
-# HELP corrd_outputs_deliveries_total Delivery outcomes by sink: success; retry (an attempt failed and will be retried); failed (the change was dropped after a permanent error or the last retry).
+# HELP corrd_outputs_deliveries_total Delivery outcomes by sink: success; retry (an attempt failed and will be retried); failed (after a permanent error or the last retry the change became a dead letter).
 # TYPE corrd_outputs_deliveries_total counter
 corrd_outputs_deliveries_total{result="failed",sink="archive"} 1
 corrd_outputs_deliveries_total{result="failed",sink="tickets"} 0

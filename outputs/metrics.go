@@ -13,6 +13,9 @@ type metrics struct {
 	routed     *prometheus.CounterVec
 	unrouted   prometheus.Counter
 	dropped    *prometheus.CounterVec
+	// deadLetters is the number kept; deadDiscarded those let go when full.
+	deadLetters   *prometheus.GaugeVec
+	deadDiscarded *prometheus.CounterVec
 }
 
 // newMetrics registers the outputs metrics with reg (none when nil). When a
@@ -22,7 +25,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corrd_outputs_deliveries_total",
-			Help: "Delivery outcomes by sink: success; retry (an attempt failed and will be retried); failed (the change was dropped after a permanent error or the last retry).",
+			Help: "Delivery outcomes by sink: success; retry (an attempt failed and will be retried); failed (after a permanent error or the last retry the change became a dead letter).",
 		}, []string{"sink", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "corrd_outputs_delivery_duration_seconds",
@@ -45,8 +48,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "corrd_outputs_changes_dropped_total",
 			Help: "Changes discarded without a finished delivery: published after shutdown began, or still queued when the shutdown deadline passed.",
 		}, []string{"sink"}),
+		deadLetters: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "corrd_outputs_dead_letters",
+			Help: "Changes kept as dead letters (refused for good or given up on), by sink.",
+		}, []string{"sink"}),
+		deadDiscarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_outputs_dead_letters_discarded_total",
+			Help: "Dead letters let go because the list was full, by sink.",
+		}, []string{"sink"}),
 	}
 	var errs []error
+	m.deadLetters = register(reg, m.deadLetters, &errs)
+	m.deadDiscarded = register(reg, m.deadDiscarded, &errs)
 	m.deliveries = register(reg, m.deliveries, &errs)
 	m.duration = register(reg, m.duration, &errs)
 	m.depth = register(reg, m.depth, &errs)

@@ -146,6 +146,7 @@ func (d *daemon) listen(reg *prometheus.Registry) error {
 		ready:     d.ready.Load,
 		reload:    d.reloader.Reload,
 		log:       webLog,
+		dead:      d.disp,
 	})
 	if err != nil {
 		return err

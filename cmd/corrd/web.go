@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/corrd/corrd/correlator"
+	"github.com/corrd/corrd/outputs"
 	"github.com/corrd/corrd/rules"
 )
 
@@ -48,6 +49,8 @@ type webDeps struct {
 	ready  func() bool
 	reload func() error
 	log    zerolog.Logger
+	// dead are the outputs' dead letters; nil leaves their routes out.
+	dead deadLetterStore
 }
 
 // newWebHandler builds corrd's HTTP routes.
@@ -100,6 +103,17 @@ func newWebHandler(d webDeps) (http.Handler, error) {
 			}
 			fmt.Fprintln(w, "reloaded.")
 		})},
+	}
+	if d.dead != nil {
+		dl := deadLetterAPI{store: d.dead, api: api}
+		routes = append(routes, []struct {
+			pattern string
+			h       http.Handler
+		}{
+			{"GET /api/v1/deadletters", http.HandlerFunc(dl.list)},
+			{"POST /api/v1/deadletters/{id}/retry", http.HandlerFunc(dl.retry)},
+			{"DELETE /api/v1/deadletters/{id}", http.HandlerFunc(dl.delete)},
+		}...)
 	}
 	for _, rt := range routes {
 		if err := handle(mux, rt.pattern, rt.h); err != nil {
@@ -257,5 +271,38 @@ func (a incidentAPI) writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	if err := json.NewEncoder(w).Encode(v); err != nil {
 		a.log.Debug().Err(err).Msg("write response")
+	}
+}
+
+// deadLetterAPI serves the outputs' dead letters.
+type deadLetterAPI struct {
+	store deadLetterStore
+	api   incidentAPI
+}
+
+func (a deadLetterAPI) list(w http.ResponseWriter, _ *http.Request) {
+	a.api.writeJSON(w, http.StatusOK, struct {
+		DeadLetters []outputs.DeadLetter `json:"dead_letters"`
+	}{a.store.DeadLetters()})
+}
+
+func (a deadLetterAPI) retry(w http.ResponseWriter, r *http.Request) {
+	a.answer(w, r.PathValue("id"), a.store.RetryDeadLetter(r.PathValue("id")), "queued again")
+}
+
+func (a deadLetterAPI) delete(w http.ResponseWriter, r *http.Request) {
+	a.answer(w, r.PathValue("id"), a.store.DeleteDeadLetter(r.PathValue("id")), "deleted")
+}
+
+func (a deadLetterAPI) answer(w http.ResponseWriter, id string, err error, done string) {
+	switch {
+	case errors.Is(err, outputs.ErrUnknownDeadLetter):
+		a.api.writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("%q: %v", id, err)})
+	case errors.Is(err, outputs.ErrClosing):
+		a.api.writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+	case err != nil:
+		a.api.writeJSON(w, http.StatusConflict, apiError{Error: err.Error()})
+	default:
+		a.api.writeJSON(w, http.StatusOK, map[string]string{"id": id, "status": done})
 	}
 }

@@ -27,8 +27,16 @@ type (
 // flushes the queued ones.
 type dispatcher interface {
 	correlator.Publisher
+	deadLetterStore
 	Run(ctx context.Context) error
 	Close(ctx context.Context) error
+}
+
+// deadLetterStore is what the API does with dead letters.
+type deadLetterStore interface {
+	DeadLetters() []outputs.DeadLetter
+	RetryDeadLetter(id string) error
+	DeleteDeadLetter(id string) error
 }
 
 var _ dispatcher = (*outputs.Dispatcher)(nil)
