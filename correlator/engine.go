@@ -116,6 +116,7 @@ type Engine struct {
 	sil     silences
 	know    knowledge
 	prob    problems
+	store   Persister
 }
 
 var _ ingest.Submitter = (*Engine)(nil)

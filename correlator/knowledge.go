@@ -107,6 +107,10 @@ func (e *Engine) AddKnownError(c rules.KnownErrorConfig) (KnownErrorInfo, error)
 		e.know.mu.Unlock()
 		return KnownErrorInfo{}, fmt.Errorf("%w: at most %d known errors through the API", ErrInvalid, maxKnownErrors)
 	}
+	if err := e.persist(bucketKnownErrors, c.ID, c); err != nil {
+		e.know.mu.Unlock()
+		return KnownErrorInfo{}, err
+	}
 	e.know.kes = append(e.know.kes, k)
 	e.know.mu.Unlock()
 	e.knowledgeChanged()
@@ -125,6 +129,7 @@ func (e *Engine) DeleteKnownError(id string) error {
 	for i, k := range e.know.kes {
 		if k.ID == id {
 			e.know.kes = append(e.know.kes[:i], e.know.kes[i+1:]...)
+			e.unpersist(bucketKnownErrors, id)
 			return nil
 		}
 	}
@@ -172,6 +177,11 @@ func (e *Engine) AddChanges(recs []ChangeRecord) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
+	for _, c := range recs {
+		if err := e.persist(bucketChanges, c.ID, c); err != nil {
+			return err
+		}
+	}
 	now := time.Now()
 	e.know.mu.Lock()
 	for _, c := range recs {
@@ -189,9 +199,14 @@ func (e *Engine) AddChanges(recs []ChangeRecord) error {
 	for _, c := range e.know.changes {
 		if now.Sub(c.Start) < keepChanges {
 			kept = append(kept, c)
+		} else {
+			e.unpersist(bucketChanges, c.ID)
 		}
 	}
 	if len(kept) > maxChanges {
+		for _, c := range kept[:len(kept)-maxChanges] {
+			e.unpersist(bucketChanges, c.ID)
+		}
 		kept = kept[len(kept)-maxChanges:]
 	}
 	e.know.changes = kept

@@ -83,6 +83,9 @@ func (e *Engine) AddSilence(s Silence) (Silence, error) {
 	var id [8]byte
 	_, _ = rand.Read(id[:])
 	s.ID = "sil-" + hex.EncodeToString(id[:])
+	if err := e.persist(bucketSilences, s.ID, s); err != nil {
+		return Silence{}, err
+	}
 	e.sil.mu.Lock()
 	e.sil.list = append(e.sil.list, &silenceEntry{s: s, w: rules.NewFixedWindow("silence "+s.ID, ms, s.StartsAt, s.EndsAt)})
 	e.sil.mu.Unlock()
@@ -113,6 +116,9 @@ func (e *Engine) ExpireSilence(id string) (Silence, error) {
 	}
 	s := found.s
 	e.sil.mu.Unlock()
+	// Expiring is best effort on the store: a silence stored with its old
+	// end expires there by itself.
+	_ = e.persist(bucketSilences, s.ID, s)
 	e.maintenanceChanged()
 	return e.silenceView(s, now), nil
 }
@@ -125,6 +131,8 @@ func (e *Engine) Silences() []Silence {
 	for _, se := range e.sil.list {
 		if now.Sub(se.s.EndsAt) < keepExpiredSilences {
 			kept = append(kept, se)
+		} else {
+			e.unpersist(bucketSilences, se.s.ID)
 		}
 	}
 	e.sil.list = kept

@@ -20,6 +20,7 @@ type metrics struct {
 	latency         prometheus.Histogram
 	changes         *prometheus.CounterVec
 	dedupSaveErrors prometheus.Counter
+	persistErrors   prometheus.Counter
 	reopened        *prometheus.CounterVec
 	acked           *prometheus.CounterVec
 	flapping        *prometheus.CounterVec
@@ -86,6 +87,10 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 			Name:    "corrd_correlator_latency_seconds",
 			Help:    "Time from an event's arrival to its correlation.",
 			Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10),
+		}),
+		persistErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corrd_correlator_persist_errors_total",
+			Help: "Failed writes of silences, known errors, change records or problems to the state store.",
 		}),
 		dedupSaveErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "corrd_correlator_dedup_save_errors_total",
@@ -156,7 +161,7 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 		}, []string{"priority", "category"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.dedupSaveErrors, m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
+		reg.MustRegister(m.persistErrors, m.dedupSaveErrors, m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
 			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "corrd_correlator_queue_depth",

@@ -103,6 +103,7 @@ func (s *shard) recordOpening(inc *incState, now time.Time) {
 		pr.UpdatedAt = now
 		pr.Revision++
 		inc.problem = pr.ID
+		_ = e.persist(bucketProblems, pr.ID, problemRecord{Problem: *pr, Group: h})
 		s.publishProblem(ChangeProblemUpdated, pr, inc, now)
 		return
 	}
@@ -123,6 +124,7 @@ func (s *shard) recordOpening(inc *incState, now time.Time) {
 	e.prob.byGroup[h] = pr
 	e.prob.order = append(e.prob.order, pr.ID)
 	inc.problem = pr.ID
+	_ = e.persist(bucketProblems, pr.ID, problemRecord{Problem: *pr, Group: h})
 	e.m.problems.WithLabelValues(inc.rule.Name, kind).Inc()
 	s.publishProblem(ChangeProblemOpened, pr, inc, now)
 }
@@ -261,6 +263,7 @@ func (e *Engine) ResolveProblem(id string) (Problem, error) {
 	}
 	p.Status, p.UpdatedAt = "resolved", time.Now()
 	p.Revision++
+	e.persistProblemLocked(p)
 	e.prob.mu.Unlock()
 	out, _ := e.Problem(id)
 	return out, nil
@@ -293,7 +296,20 @@ func (e *Engine) KnownErrorFromProblem(id string, c rules.KnownErrorConfig) (Kno
 	if pp := e.prob.byID[id]; pp != nil {
 		pp.Status, pp.KnownError, pp.UpdatedAt = "known_error", c.ID, time.Now()
 		pp.Revision++
+		e.persistProblemLocked(pp)
 	}
 	e.prob.mu.Unlock()
 	return k, nil
+}
+
+// persistProblemLocked stores a problem with its group; the caller holds
+// the problem lock.
+func (e *Engine) persistProblemLocked(p *Problem) {
+	var group uint64
+	for h, gp := range e.prob.byGroup {
+		if gp == p {
+			group = h
+		}
+	}
+	_ = e.persist(bucketProblems, p.ID, problemRecord{Problem: *p, Group: group})
 }

@@ -108,6 +108,14 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 		engOpts.DedupPath = filepath.Join(opts.storagePath, "dedup")
 	}
 	d.engine = correlator.New(engOpts, set, d.disp, reg, component(log, "correlator"))
+	if st != nil {
+		if err := d.engine.Restore(st); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), opts.flushTimeout)
+			defer cancel()
+			d.closeStore()
+			return nil, errors.Join(fmt.Errorf("restore state: %w", err), d.disp.Close(ctx))
+		}
+	}
 	d.reloader = newReloader(cfg, load, d.engine.SetRules, reg, component(log, "reload"))
 	if err := d.listen(reg); err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), opts.flushTimeout)

@@ -246,7 +246,8 @@ type apiError struct {
 }
 
 // writeError answers an engine error with the status its kind calls for:
-// 404 for an unknown id, 409 for a state conflict, 400 for invalid input.
+// 404 for an unknown id, 409 for a state conflict, 400 for invalid input,
+// 503 when the state store refused the write.
 func (a incidentAPI) writeError(w http.ResponseWriter, id string, err error) {
 	code := http.StatusInternalServerError
 	switch {
@@ -258,6 +259,8 @@ func (a incidentAPI) writeError(w http.ResponseWriter, id string, err error) {
 		code = http.StatusConflict
 	case errors.Is(err, correlator.ErrInvalid), errors.Is(err, correlator.ErrInvalidSilence):
 		code = http.StatusBadRequest
+	case errors.Is(err, correlator.ErrNotPersisted):
+		code = http.StatusServiceUnavailable // nothing changed; try again
 	}
 	msg := err.Error()
 	if id != "" {

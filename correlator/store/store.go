@@ -6,6 +6,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -115,3 +116,41 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
+
+// Put stores one record (JSON) under key in the named bucket, in its own
+// transaction: for the rare writes of the API (silences, known errors,
+// change records) and problems.
+func (s *Store) Put(bucket, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store %s/%s: %w", bucket, key, err)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), data)
+	})
+}
+
+// Delete removes a record; a missing one is no error.
+func (s *Store) Delete(bucket, key string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte(bucket)); b != nil {
+			return b.Delete([]byte(key))
+		}
+		return nil
+	})
+}
+
+// Load calls fn for every record of the bucket, in key order.
+func (s *Store) Load(bucket string, fn func(key string, data []byte) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error { return fn(string(k), v) })
+	})
+}

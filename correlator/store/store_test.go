@@ -115,3 +115,39 @@ func TestOpenLocked(t *testing.T) {
 		t.Errorf("second open: got %v, want ErrLocked", err)
 	}
 }
+
+func TestRecords(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct{ A string }
+	for _, k := range []string{"b", "a", "c"} {
+		if err := s.Put("silences", k, rec{A: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Delete("silences", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete("nothing", "x"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var keys []string
+	if err := s.Load("silences", func(k string, data []byte) error {
+		keys = append(keys, k+"="+string(data))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(keys, " "); got != `a={"A":"a"} b={"A":"b"}` {
+		t.Errorf("got %s after reopen", got)
+	}
+}
