@@ -183,3 +183,21 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplateFunctions(t *testing.T) {
+	set, err := compileYAML(t, `
+rules:
+  - name: a
+    title: '{{ upper .Rule }} {{ lower "STORE" }} {{ join .Stores "," }}'
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := set.Rule("a").Title.Execute(&b, map[string]any{"Rule": "fleet", "Stores": []string{"1", "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != "FLEET store 1,2" {
+		t.Errorf("got %q, want %q", got, "FLEET store 1,2")
+	}
+}
