@@ -69,7 +69,7 @@ func (inc *incState) attachService(set *rules.Set) {
 // current priority's targets, and schedules every time still ahead.
 func (s *shard) armClocks(inc *incState, set *rules.Set) {
 	resp, res := set.Target(inc.priority)
-	warn := set.SLA.WarningAt
+	warn := set.SLA.Warning()
 	due := func(d time.Duration) time.Time {
 		if d <= 0 {
 			return time.Time{}

@@ -707,9 +707,6 @@ func compileServiceManagement(files []Named, s *Set) error {
 			}
 			slaFile = f.Name
 			sla := *f.File.SLA
-			if sla.WarningAt == 0 {
-				sla.WarningAt = DefaultSLA().WarningAt
-			}
 			for p := 1; p <= 4; p++ {
 				if _, ok := sla.Targets[p]; !ok {
 					errs = append(errs, fmt.Errorf("%s: sla.targets: priority %d has no targets", f.Name, p))

@@ -201,3 +201,28 @@ rules:
 		t.Errorf("got %q, want %q", got, "FLEET store 1,2")
 	}
 }
+
+func TestSLAWarningAt(t *testing.T) {
+	targets := "  targets:\n    1: {response: 1m, resolution: 1h}\n    2: {response: 1m, resolution: 1h}\n    3: {response: 1m, resolution: 1h}\n    4: {response: 1m, resolution: 1h}\n"
+	cases := []struct {
+		src  string
+		want float64
+	}{
+		{"sla:\n" + targets, 0.75},
+		{"sla:\n  warning_at: 0\n" + targets, 0},
+		{"sla:\n  warning_at: 0.5\n" + targets, 0.5},
+		{"rules: []\n", 0.75},
+	}
+	for _, tc := range cases {
+		set, err := compileYAML(t, tc.src)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.src, err)
+		}
+		if got := set.SLA.Warning(); got != tc.want {
+			t.Errorf("%q: warning %v, want %v", tc.src, got, tc.want)
+		}
+	}
+	if _, err := compileYAML(t, "sla:\n  warning_at: 1.5\n"+targets); err == nil || !strings.Contains(err.Error(), "warning_at: 1.5 must be in [0, 1)") {
+		t.Errorf("got %v for warning_at 1.5", err)
+	}
+}

@@ -42,7 +42,7 @@ type EscalationLevel struct {
 type SLAConfig struct {
 	// WarningAt is the fraction of a target at which a warning change is
 	// emitted. Default 0.75.
-	WarningAt float64 `yaml:"warning_at,omitempty"`
+	WarningAt *float64 `yaml:"warning_at,omitempty"`
 	// Targets per priority 1..4.
 	Targets map[int]SLATarget `yaml:"targets,omitempty"`
 	// PauseWhileWaiting pauses the clocks while an incident waits on a
@@ -72,7 +72,7 @@ type MajorConfig struct {
 // working day.
 func DefaultSLA() SLAConfig {
 	return SLAConfig{
-		WarningAt: 0.75,
+		WarningAt: ptr(0.75),
 		Targets: map[int]SLATarget{
 			1: {Response: Duration(15 * time.Minute), Resolution: Duration(4 * time.Hour)},
 			2: {Response: Duration(time.Hour), Resolution: Duration(8 * time.Hour)},
@@ -160,8 +160,8 @@ func compileService(path string, c *ServiceConfig, m *Matrix, cals map[string]*C
 
 func validateSLA(path string, c SLAConfig) error {
 	var errs []error
-	if c.WarningAt < 0 || c.WarningAt >= 1 {
-		errs = append(errs, fmt.Errorf("%s.warning_at: %v must be in [0, 1) (0 turns warnings off)", path, c.WarningAt))
+	if w := c.Warning(); w < 0 || w >= 1 {
+		errs = append(errs, fmt.Errorf("%s.warning_at: %v must be in [0, 1) (0 turns warnings off)", path, w))
 	}
 	ps := make([]int, 0, len(c.Targets))
 	for p := range c.Targets {
@@ -182,3 +182,14 @@ func validateSLA(path string, c SLAConfig) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Warning is the warning fraction: warning_at, 0.75 when unset, 0 for no
+// warnings.
+func (c SLAConfig) Warning() float64 {
+	if c.WarningAt == nil {
+		return 0.75
+	}
+	return *c.WarningAt
+}
+
+func ptr[T any](v T) *T { return &v }
