@@ -34,6 +34,12 @@ type itil struct {
 	paused     time.Duration // business time spent in maintenance
 	withheld   bool          // a change was recorded but not forwarded
 	forwarded  bool          // some change reached the sinks
+	// lastForwarded is the type of the last change the sinks saw.
+	lastForwarded ChangeType
+	// maintCheckAt is the pending maintenance-boundary hint, if any.
+	maintCheckAt time.Time
+	// pendingProblem is a problem change held until the incident is out.
+	pendingProblem *Change
 
 	// waiting names what the incident waits on (a vendor, the user);
 	// the clocks pause meanwhile if the SLA says so.

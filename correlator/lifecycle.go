@@ -168,7 +168,7 @@ func (s *shard) afterChange(inc *incState, now time.Time) {
 		}
 		if inc.announced {
 			s.emit(inc, ChangePriorityChanged, now, prev)
-			inc.dirty = false
+			inc.dirty, inc.updateDue = false, time.Time{}
 			return
 		}
 	}
@@ -215,10 +215,12 @@ func (s *shard) checkIncident(inc *incState, now time.Time) {
 		if inc.announced {
 			s.checkITIL(inc, now)
 		}
-		if inc.announced && inc.dirty && !inc.updateDue.IsZero() && !now.Before(inc.updateDue) {
+		if !inc.updateDue.IsZero() && !now.Before(inc.updateDue) {
 			inc.updateDue = time.Time{}
-			inc.dirty = false
-			s.emit(inc, ChangeUpdated, now, 0)
+			if inc.announced && inc.dirty {
+				inc.dirty = false
+				s.emit(inc, ChangeUpdated, now, 0)
+			}
 		}
 		if inc.flapping && inc.firing <= 0 && !inc.stableAt.IsZero() && !now.Before(inc.stableAt) {
 			s.resolve(inc, now)
@@ -257,7 +259,7 @@ func (s *shard) resolve(inc *incState, now time.Time) {
 	inc.resolvedAt = now
 	inc.dirty = false
 	inc.updateDue = time.Time{}
-	inc.stableAt = time.Time{}
+	inc.stableAt, inc.quietAt = time.Time{}, time.Time{}
 	g := inc.g
 	g.removeOpen(inc)
 	g.lastResolved = inc
@@ -326,7 +328,11 @@ func (s *shard) reopen(inc *incState, ev *ingest.Event, absorbed bool, now time.
 		s.notifyParentsBreadth(inc, fresh)
 	}
 	inc.recomputePriority()
-	inc.dirty = false
+	inc.dirty, inc.updateDue, inc.quietAt = false, time.Time{}, time.Time{}
+	// Maintenance may have begun or ended while the incident was resolved;
+	// whatever it withheld is superseded by this reopening.
+	inc.withheld = false
+	s.evalMaintenance(inc, now)
 	s.emit(inc, ChangeReopened, now, 0)
 	s.notifyParentsReopened(inc)
 	s.scheduleQuiet(inc)
@@ -384,12 +390,19 @@ func (s *shard) emitDetail(inc *incState, t ChangeType, now time.Time, prev int,
 		s.e.m.withheld.WithLabelValues(inc.rule.Name, string(t)).Inc()
 		return
 	}
-	inc.forwarded = true
+	inc.forwarded, inc.lastForwarded = true, t
 	s.e.m.changes.WithLabelValues(inc.rule.Name, string(t)).Inc()
 	if s.e.pub == nil {
 		return
 	}
 	s.e.pub.Publish(Change{Type: t, At: now, Incident: inc.snapshot(true), PreviousPriority: prev, Detail: detail})
+	// A problem change about this incident waits until the incident itself
+	// has reached the sinks.
+	if pc := inc.pendingProblem; pc != nil {
+		inc.pendingProblem = nil
+		pc.Incident = inc.snapshot(false)
+		s.e.pub.Publish(*pc)
+	}
 }
 
 // knownErrorFound reports a newly attached known error at once: its

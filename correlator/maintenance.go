@@ -201,7 +201,12 @@ func (s *shard) evalMaintenance(inc *incState, now time.Time) {
 		return
 	}
 	active, by, next := s.e.maintenanceOf(inc, now)
-	if !next.IsZero() {
+	// One pending boundary hint per incident.
+	if !inc.maintCheckAt.IsZero() && !now.Before(inc.maintCheckAt) {
+		inc.maintCheckAt = time.Time{}
+	}
+	if !next.IsZero() && (inc.maintCheckAt.IsZero() || next.Before(inc.maintCheckAt)) {
+		inc.maintCheckAt = next
 		s.schedule(next, nil, inc)
 	}
 	switch {
@@ -221,8 +226,11 @@ func (s *shard) evalMaintenance(inc *incState, now time.Time) {
 			inc.withheld = false
 			inc.dirty, inc.updateDue = false, time.Time{}
 			t := ChangeUpdated
-			if !inc.forwarded {
+			switch {
+			case !inc.forwarded:
 				t = ChangeOpened
+			case inc.lastForwarded == ChangeResolved:
+				t = ChangeReopened // the sinks last saw it resolved
 			}
 			s.emitDetail(inc, t, now, 0, "maintenance ended")
 		}

@@ -21,6 +21,7 @@ type metrics struct {
 	changes         *prometheus.CounterVec
 	dedupSaveErrors prometheus.Counter
 	persistErrors   prometheus.Counter
+	problemsDropped prometheus.Counter
 	reopened        *prometheus.CounterVec
 	acked           *prometheus.CounterVec
 	flapping        *prometheus.CounterVec
@@ -87,6 +88,10 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 			Name:    "corrd_correlator_latency_seconds",
 			Help:    "Time from an event's arrival to its correlation.",
 			Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10),
+		}),
+		problemsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corrd_correlator_problems_dropped_total",
+			Help: "Problems not raised because 10,000 unresolved problems are kept already.",
 		}),
 		persistErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "corrd_correlator_persist_errors_total",
@@ -161,7 +166,7 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 		}, []string{"priority", "category"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.persistErrors, m.dedupSaveErrors, m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
+		reg.MustRegister(m.problemsDropped, m.persistErrors, m.dedupSaveErrors, m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
 			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "corrd_correlator_queue_depth",

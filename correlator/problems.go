@@ -108,7 +108,11 @@ func (s *shard) recordOpening(inc *incState, now time.Time) {
 		return
 	}
 	kind, pattern := detect(r.opens, p, now)
-	if kind == "" || len(e.prob.byID) >= maxProblems {
+	if kind == "" {
+		return
+	}
+	if len(e.prob.byID) >= maxProblems && !e.evictResolvedProblemLocked() {
+		e.m.problemsDropped.Inc()
 		return
 	}
 	pr := &Problem{
@@ -158,7 +162,13 @@ func (s *shard) publishProblem(t ChangeType, pr *Problem, inc *incState, now tim
 	}
 	cp := *pr
 	cp.Incidents = append([]string(nil), pr.Incidents...)
-	s.e.pub.Publish(Change{Type: t, At: now, Incident: inc.snapshot(false), Problem: &cp})
+	c := Change{Type: t, At: now, Incident: inc.snapshot(false), Problem: &cp}
+	if !inc.forwarded {
+		// Not out yet (group_wait, maintenance): sent after the incident.
+		inc.pendingProblem = &c
+		return
+	}
+	s.e.pub.Publish(c)
 }
 
 // detect looks for a pattern in a group's openings: the daily one first,
@@ -312,4 +322,23 @@ func (e *Engine) persistProblemLocked(p *Problem) {
 		}
 	}
 	_ = e.persist(bucketProblems, p.ID, problemRecord{Problem: *p, Group: group})
+}
+
+// evictResolvedProblemLocked forgets the oldest resolved problem to make
+// room; it reports whether there was one. The caller holds the lock.
+func (e *Engine) evictResolvedProblemLocked() bool {
+	for i, id := range e.prob.order {
+		if p := e.prob.byID[id]; p.Status == "resolved" {
+			delete(e.prob.byID, id)
+			e.prob.order = append(e.prob.order[:i], e.prob.order[i+1:]...)
+			for h, gp := range e.prob.byGroup {
+				if gp == p {
+					delete(e.prob.byGroup, h)
+				}
+			}
+			e.unpersist(bucketProblems, id)
+			return true
+		}
+	}
+	return false
 }

@@ -98,8 +98,13 @@ func (s *shard) childOpened(n *note, now time.Time) {
 	if len(g.waitingChildren) < g.rule.Rollup.MinChildren {
 		return
 	}
+	var previous string
+	if g.lastResolved != nil {
+		previous, g.lastResolved = g.lastResolved.id, nil
+	}
 	inc := &incState{
-		rule: g.rule, matrix: &g.set.Matrix, g: g, shard: s.idx,
+		previous: previous,
+		rule:     g.rule, matrix: &g.set.Matrix, g: g, shard: s.idx,
 		id: incidentID(g.hash, now.UnixNano()), status: StatusOpen, openedAt: now, lastArrive: now,
 		signals: map[uint64]*sigState{}, breadth: g.breadth, isParent: true, childOpen: map[string]bool{},
 		common: g.labels,
@@ -206,11 +211,17 @@ func (s *shard) notifyParentsReopened(inc *incState) {
 	}
 }
 
-// childReopened counts a reopened child as open again in its parent.
+// childReopened counts a reopened child as open again in its parent,
+// reopening the parent if it resolved within its reopen_within.
 func (s *shard) childReopened(n *note, now time.Time) {
 	g := s.groups[n.hash]
 	if g == nil {
 		return
+	}
+	for i := range g.waitingChildren {
+		if g.waitingChildren[i].id == n.child.id {
+			g.waitingChildren[i].resolved = false
+		}
 	}
 	for _, inc := range g.open {
 		if open, ok := inc.childOpen[n.child.id]; ok && !open {
@@ -220,4 +231,28 @@ func (s *shard) childReopened(n *note, now time.Time) {
 			return
 		}
 	}
+	if p := g.reopenable(now); p != nil && p.isParent {
+		if open, ok := p.childOpen[n.child.id]; ok && !open {
+			p.childOpen[n.child.id] = true
+			p.openKids++
+			s.reopenParent(p, now)
+		}
+	}
+}
+
+// reopenParent reopens a resolved parent incident whose child reopened.
+func (s *shard) reopenParent(inc *incState, now time.Time) {
+	g := inc.g
+	g.lastResolved = nil
+	inc.status = StatusOpen
+	inc.resolvedAt, inc.closeAt = time.Time{}, time.Time{}
+	inc.lastArrive, inc.lastSeen = now, now
+	inc.reopens++
+	g.open = append(g.open, inc)
+	s.setOpen(g.hash, true)
+	s.e.m.reopened.WithLabelValues(inc.rule.Name).Inc()
+	s.e.m.open.WithLabelValues(inc.rule.Name).Inc()
+	inc.dirty, inc.updateDue, inc.withheld = false, time.Time{}, false
+	s.evalMaintenance(inc, now)
+	s.emit(inc, ChangeReopened, now, 0)
 }
