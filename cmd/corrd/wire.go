@@ -94,6 +94,21 @@ func buildSources(cfg *IngestConfig, m *ingest.Metrics, reg prometheus.Registere
 	return out, nil
 }
 
+// openEach opens one source per listener config; on an error it closes
+// the ones already open.
+func openEach[C any, S ingest.Source](cs []C, open func(C) (S, error)) ([]ingest.Source, error) {
+	var out []ingest.Source
+	for _, c := range cs {
+		src, err := open(c)
+		if err != nil {
+			closeSources(out)
+			return nil, err
+		}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
 // closeSources releases sources that were built but will not run.
 func closeSources(srcs []ingest.Source) {
 	for _, s := range srcs {

@@ -19,14 +19,7 @@ func validateSNMPTrap(cs []snmptrapConfig) error {
 
 // newSNMPTrapSources opens one listener per `ingest.snmptrap` entry.
 func newSNMPTrapSources(cfg *IngestConfig, m *ingest.Metrics, reg prometheus.Registerer, log zerolog.Logger) ([]ingest.Source, error) {
-	var out []ingest.Source
-	for _, c := range cfg.SNMPTrap {
-		l, err := snmptrap.New(c, m, reg, log)
-		if err != nil {
-			closeSources(out)
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, nil
+	return openEach(cfg.SNMPTrap, func(c snmptrap.Config) (*snmptrap.Listener, error) {
+		return snmptrap.New(c, m, reg, log)
+	})
 }

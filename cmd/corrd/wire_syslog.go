@@ -19,14 +19,7 @@ func validateSyslog(cs []syslogConfig) error {
 
 // newSyslogSources opens one listener per `ingest.syslog` entry.
 func newSyslogSources(cfg *IngestConfig, m *ingest.Metrics, reg prometheus.Registerer, log zerolog.Logger) ([]ingest.Source, error) {
-	var out []ingest.Source
-	for _, c := range cfg.Syslog {
-		l, err := syslog.New(c, m, reg, log)
-		if err != nil {
-			closeSources(out)
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, nil
+	return openEach(cfg.Syslog, func(c syslog.Config) (*syslog.Listener, error) {
+		return syslog.New(c, m, reg, log)
+	})
 }
