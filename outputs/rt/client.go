@@ -77,7 +77,7 @@ func (cl *client) do(ctx context.Context, c call, out any) error {
 	}
 	if resp.StatusCode/100 != 2 {
 		e := &APIError{StatusCode: resp.StatusCode, Status: resp.Status, Message: errorMessage(b)}
-		if retryableStatus(resp.StatusCode) {
+		if webhook.RetryableStatus(resp.StatusCode) {
 			e.retryAfter, _ = webhook.ParseRetryAfter(resp.Header.Get("Retry-After"), cl.now())
 		}
 		return fmt.Errorf("%s %s: %w", c.method, pathOnly(c.path), e)
@@ -126,10 +126,6 @@ func clip(s string) string {
 	return s
 }
 
-func retryableStatus(code int) bool {
-	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
-}
-
 // APIError is an answer of RT that reports a failure: a non-2xx status, or a
 // 2xx whose body says the call did not do what was asked (StatusCode is then
 // the 2xx status).
@@ -156,7 +152,7 @@ func (e *APIError) RetryAfter() time.Duration { return e.retryAfter }
 
 // Retryable reports whether the call may succeed if repeated: 408, 429 and
 // 5xx.
-func (e *APIError) Retryable() bool { return retryableStatus(e.StatusCode) }
+func (e *APIError) Retryable() bool { return webhook.RetryableStatus(e.StatusCode) }
 
 // TransportError is a request that got no answer: connection refused,
 // reset, timeout. The request may or may not have reached RT.

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
 
+	"github.com/corrd/corrd/outputs/webhook"
 	"github.com/corrd/corrd/rules"
 )
 
@@ -89,18 +89,8 @@ func (c *Config) Validate(path string) error {
 	add := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s", path, fmt.Sprintf(format, args...)))
 	}
-	if c.URL == "" {
-		add("url is required")
-	} else if u, err := url.Parse(c.URL); err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the message without the URL, which may hold a secret
-		}
-		add("url is invalid: %v", err)
-	} else if u.Scheme != "http" && u.Scheme != "https" {
-		add("url %q: scheme must be http or https", u.Redacted())
-	} else if u.Host == "" {
-		add("url %q has no host", u.Redacted())
+	if u, problem := webhook.CheckURL(c.URL); problem != "" {
+		add("%s", problem)
 	} else if u.User != nil {
 		add("url %q: put credentials in auth, not in the URL", u.Redacted())
 	} else if u.RawQuery != "" || u.Fragment != "" {

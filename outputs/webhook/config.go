@@ -47,18 +47,8 @@ func (c *Config) Validate(path string) error {
 	add := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s", path, fmt.Sprintf(format, args...)))
 	}
-	if c.URL == "" {
-		add("url is required")
-	} else if u, err := url.Parse(c.URL); err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the message without the URL, which may hold a secret
-		}
-		add("url is invalid: %v", err)
-	} else if u.Scheme != "http" && u.Scheme != "https" {
-		add("url %q: scheme must be http or https", u.Redacted())
-	} else if u.Host == "" {
-		add("url %q has no host", u.Redacted())
+	if _, problem := CheckURL(c.URL); problem != "" {
+		add("%s", problem)
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Headers)) {
 		v := c.Headers[k]
@@ -113,4 +103,26 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return true
+}
+
+// CheckURL parses an http(s) endpoint URL; problem, when not empty, says
+// what is wrong with it, starting with "url" and never showing a password.
+func CheckURL(raw string) (u *url.URL, problem string) {
+	if raw == "" {
+		return nil, "url is required"
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the message without the URL, which may hold a secret
+		}
+		return nil, fmt.Sprintf("url is invalid: %v", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Sprintf("url %q: scheme must be http or https", u.Redacted())
+	case u.Host == "":
+		return nil, fmt.Sprintf("url %q has no host", u.Redacted())
+	}
+	return u, ""
 }

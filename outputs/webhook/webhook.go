@@ -188,7 +188,7 @@ func (s *Sink) Deliver(ctx context.Context, change correlator.Change) (retryable
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	serr := &StatusError{StatusCode: resp.StatusCode, Status: resp.Status, Body: string(b)}
-	retryable = retryableStatus(resp.StatusCode)
+	retryable = RetryableStatus(resp.StatusCode)
 	if retryable {
 		serr.retryAfter, _ = ParseRetryAfter(resp.Header.Get("Retry-After"), s.now())
 	}
@@ -216,7 +216,9 @@ func IdempotencyKey(ch *correlator.Change) string {
 	return ch.Incident.ID + "-" + strconv.FormatUint(ch.Incident.Revision, 10)
 }
 
-func retryableStatus(code int) bool {
+// RetryableStatus reports whether an HTTP answer may succeed if retried:
+// 408, 429 and 5xx.
+func RetryableStatus(code int) bool {
 	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
 }
 
