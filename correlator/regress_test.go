@@ -133,10 +133,7 @@ maintenance:
 			h.submit(event(map[string]string{"alertname": "Disk", "host": "a", "n": fmt.Sprint(i)}, 0))
 			h.advance(11 * time.Second)
 		}
-		s := h.e.shards[0]
-		s.mu.RLock()
-		n := len(s.timers)
-		s.mu.RUnlock()
+		n := h.timerEntries()
 		if n > 20 {
 			t.Errorf("got %d timer entries after 1000 updates, want a handful", n)
 		}
