@@ -368,7 +368,37 @@ outputs:
 	tlsAddr := syslogAddrs(t, corrd, "relay")["relay"]
 	_, tlsPort, _ := net.SplitHostPort(tlsAddr)
 
-	inAddr := syslogFreeUDPPort(t)
+	// The UDP port is picked free and released before rsyslog binds it, so
+	// another process may take it meanwhile: rsyslog then reports it could
+	// not bind, and is started again on another port.
+	var inAddr string
+	for attempt := 1; ; attempt++ {
+		inAddr = syslogFreeUDPPort(t)
+		if startRsyslog(t, rsyslogd, dir, pki, inAddr, tlsPort) {
+			break
+		}
+		if attempt == 3 {
+			t.Fatal("rsyslog could not bind a UDP port in 3 attempts")
+		}
+	}
+	runSyslogLogger(t, logger, inAddr, syslogTerminals(), "--udp", "--rfc3164", "-t", "pos", "-p", "local0.err")
+	eventually(t, 30*time.Second, "one relay store incident of 12 signals", func() bool {
+		l := syslogIncidents(t, base, "store-registers")
+		return len(l) == 1 && l[0].SignalCount == 12
+	})
+	if l := syslogIncidents(t, base, "store-registers"); l[0].GroupLabels["chain"] != "relay" {
+		t.Errorf("got group labels %v, want chain relay", l[0].GroupLabels)
+	}
+	if got := syslogMetric(syslogMetricsText(t, base), `corrd_ingest_syslog_connections{source="relay"}`); got != 1 {
+		t.Errorf("got %v active connections, want rsyslog's 1", got)
+	}
+}
+
+// startRsyslog runs rsyslogd with a UDP input on inAddr forwarding over TLS
+// to tlsPort, and waits until the input is bound. It reports false (and
+// stops rsyslogd) when the input could not bind.
+func startRsyslog(t *testing.T, rsyslogd, dir string, pki syslogPKI, inAddr, tlsPort string) bool {
+	t.Helper()
 	_, inPort, _ := net.SplitHostPort(inAddr)
 	conf := filepath.Join(dir, "rsyslog.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`
@@ -390,26 +420,39 @@ action(type="omfwd" target="127.0.0.1" port=%[6]q protocol="tcp"
 	// rsyslogd stops on SIGTERM, not on the interrupt startProcess sends;
 	// this cleanup runs first.
 	t.Cleanup(func() { _ = rs.cmd.Process.Signal(syscall.SIGTERM) })
-	// rsyslog is ready once its UDP input is bound.
+	// Ready once the UDP input is bound, read from /proc/net/udp: probing by
+	// binding the port ourselves could take it from rsyslog as it starts.
+	port, _ := strconv.Atoi(inPort)
+	bound := false
 	eventually(t, 20*time.Second, "rsyslog's UDP input", func() bool {
-		c, err := net.ListenPacket("udp", inAddr)
-		if err == nil {
-			c.Close()
-			return false
+		if strings.Contains(rs.log(), "Could not create udp listener") {
+			return true
 		}
-		return true
+		bound = udpPortBound(t, port)
+		return bound
 	})
-	runSyslogLogger(t, logger, inAddr, syslogTerminals(), "--udp", "--rfc3164", "-t", "pos", "-p", "local0.err")
-	eventually(t, 30*time.Second, "one relay store incident of 12 signals", func() bool {
-		l := syslogIncidents(t, base, "store-registers")
-		return len(l) == 1 && l[0].SignalCount == 12
-	})
-	if l := syslogIncidents(t, base, "store-registers"); l[0].GroupLabels["chain"] != "relay" {
-		t.Errorf("got group labels %v, want chain relay", l[0].GroupLabels)
+	if !bound {
+		_ = rs.cmd.Process.Signal(syscall.SIGTERM)
+		t.Logf("rsyslog could not bind %s; trying another port", inAddr)
 	}
-	if got := syslogMetric(syslogMetricsText(t, base), `corrd_ingest_syslog_connections{source="relay"}`); got != 1 {
-		t.Errorf("got %v active connections, want rsyslog's 1", got)
+	return bound
+}
+
+// udpPortBound reports whether some socket is bound to the loopback UDP
+// port, from /proc/net/udp, without touching the port.
+func udpPortBound(t *testing.T, port int) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		t.Fatalf("read /proc/net/udp: %v", err)
 	}
+	want := fmt.Sprintf("0100007F:%04X", port)
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == want {
+			return true
+		}
+	}
+	return false
 }
 
 // syslogFreeUDPPort returns a loopback UDP address that was free a moment ago.
