@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/corrd/corrd/correlator"
+	"github.com/corrd/corrd/correlator/store"
 	"github.com/corrd/corrd/ingest"
 	"github.com/corrd/corrd/ingest/alertmanager"
 	"github.com/corrd/corrd/rules"
@@ -47,7 +48,10 @@ type stack struct {
 	stop   func()
 }
 
-func newStack(tb testing.TB) *stack {
+func newStack(tb testing.TB) *stack { return newStackIn(tb, "") }
+
+// newStackIn is newStack with the state store in dir ("" for none).
+func newStackIn(tb testing.TB, dir string) *stack {
 	tb.Helper()
 	set, err := rules.Load([]string{"rules.yml"}, rules.DefaultMatrix())
 	if err != nil {
@@ -56,6 +60,15 @@ func newStack(tb testing.TB) *stack {
 	reg := prometheus.NewRegistry()
 	pub := &discardPublisher{}
 	e := correlator.New(correlator.Options{}, set, pub, reg, zerolog.Nop())
+	var st *store.Store
+	if dir != "" {
+		if st, err = store.Open(dir); err != nil {
+			tb.Fatal(err)
+		}
+		if err := e.Restore(st); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
@@ -85,6 +98,11 @@ func newStack(tb testing.TB) *stack {
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 			tb.Error(err)
 		}
+		if st != nil {
+			if err := st.Close(); err != nil {
+				tb.Error(err)
+			}
+		}
 	}}
 }
 
@@ -97,7 +115,7 @@ func (s *stack) drain() {
 
 // bodies builds the webhook messages of corrd.lua: alertJSON[d] is the
 // alert of device d; message(r, buf) appends request r's message to buf.
-type bodies struct{ alertJSON [][]byte }
+type bodies struct{ alertJSON, resolved [][]byte }
 
 func newBodies() *bodies {
 	startsAt := time.Now().UTC().Format("2006-01-02T15:04:05Z")

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"sync"
@@ -117,6 +118,7 @@ type Engine struct {
 	know    knowledge
 	prob    problems
 	store   Persister
+	dur     durableState
 }
 
 var _ ingest.Submitter = (*Engine)(nil)
@@ -169,6 +171,16 @@ func (e *Engine) Run(ctx context.Context) error {
 			s.run(stop)
 		}()
 	}
+	commitStop := make(chan struct{})
+	commitDone := make(chan struct{})
+	if e.dur.on {
+		go func() {
+			defer close(commitDone)
+			e.commitLoop(commitStop)
+		}()
+	} else {
+		close(commitDone)
+	}
 	e.runMu.Lock()
 	e.running = true
 	e.runMu.Unlock()
@@ -208,6 +220,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	for _, s := range e.shards {
 		s.flushHeld(now)
 	}
+	for _, s := range e.shards {
+		if req := s.persistTouched(); req != nil {
+			<-req.sync
+		}
+	}
+	close(commitStop)
+	<-commitDone
 	if e.opts.DedupPath != "" {
 		e.saveDedup()
 	}
@@ -246,18 +265,45 @@ type route struct {
 }
 
 // Submit queues a batch of events; see ingest.Submitter. The batch is
-// accepted whole or not at all.
+// accepted whole or not at all. It does not wait for correlation or for
+// the store: see SubmitStored.
 func (e *Engine) Submit(ctx context.Context, events []ingest.Event) error {
-	if len(events) == 0 {
+	_, err := e.submit(ctx, events, false)
+	return err
+}
+
+// SubmitStored is Submit that returns once the batch's effect on the
+// incidents is committed to the store (see ingest.DurableSubmitter).
+// Without a store it is Submit. On an error after the batch was taken
+// (ctx ended while waiting) the events may still be committed; the sender
+// retries and a repeat is folded in as a duplicate.
+func (e *Engine) SubmitStored(ctx context.Context, events []ingest.Event) error {
+	w, err := e.submit(ctx, events, e.dur.on)
+	if err != nil || w == nil {
+		return err
+	}
+	select {
+	case <-w.done:
 		return nil
+	case <-ctx.Done():
+		e.m.storedWaitAborted.Inc()
+		return fmt.Errorf("waiting for the store: %w", ctx.Err())
+	}
+}
+
+var _ ingest.DurableSubmitter = (*Engine)(nil)
+
+func (e *Engine) submit(ctx context.Context, events []ingest.Event, wait bool) (*waiter, error) {
+	if len(events) == 0 {
+		return nil, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	e.runMu.RLock()
 	defer e.runMu.RUnlock()
 	if !e.running {
-		return ErrNotRunning
+		return nil, ErrNotRunning
 	}
 	n := int64(len(events))
 	if e.queued.Add(n) > int64(e.opts.QueueSize) {
@@ -265,7 +311,7 @@ func (e *Engine) Submit(ctx context.Context, events []ingest.Event) error {
 		for i := range events {
 			e.m.backpressure.WithLabelValues(events[i].Source).Inc()
 		}
-		return ingest.ErrBackpressure
+		return nil, ingest.ErrBackpressure
 	}
 	rs := e.rules.Load()
 	now := time.Now()
@@ -308,12 +354,22 @@ func (e *Engine) Submit(ctx context.Context, events []ingest.Event) error {
 		si := e.shardOf(r.hash)
 		perShard[si] = append(perShard[si], msg{kind: kind, ev: *ev, rs: rs, rule: r.rule, hash: r.hash})
 	}
+	var w *waiter
+	if wait {
+		parts := 0
+		for _, batch := range perShard {
+			if len(batch) > 0 {
+				parts++
+			}
+		}
+		w = newWaiter(parts)
+	}
 	for i, batch := range perShard {
 		if len(batch) > 0 {
-			e.shards[i].events <- batch
+			e.shards[i].events <- shardBatch{msgs: batch, w: w}
 		}
 	}
-	return nil
+	return w, nil
 }
 
 // route finds the incident group an event belongs to: an open incident of
@@ -383,8 +439,9 @@ func (e *Engine) Ack(id, by string) (Incident, error) {
 		s.mu.Lock()
 		if _, ok := s.byID[id]; ok {
 			inc, err := s.ack(id, by, time.Now())
+			req := s.endStep(true)
 			s.mu.Unlock()
-			return inc, err
+			return inc, e.waitStored(req, err)
 		}
 		s.mu.Unlock()
 	}
@@ -402,11 +459,12 @@ func (e *Engine) Wait(id, reason string) (Incident, error) {
 			s.mu.Unlock()
 			continue
 		}
-		defer s.mu.Unlock()
 		if inc.status != StatusOpen {
+			s.mu.Unlock()
 			return Incident{}, ErrNotOpen
 		}
 		now := time.Now()
+		s.markGroup(inc.g.hash)
 		if s.setWaiting(inc, reason, now) {
 			detail := "waiting on " + reason
 			if reason == "" {
@@ -415,9 +473,31 @@ func (e *Engine) Wait(id, reason string) (Incident, error) {
 			inc.dirty, inc.updateDue = false, time.Time{}
 			s.emitDetail(inc, ChangeUpdated, now, 0, detail)
 		}
-		return inc.snapshot(true), nil
+		out := inc.snapshot(true)
+		req := s.endStep(true)
+		s.mu.Unlock()
+		return out, e.waitStored(req, nil)
 	}
 	return Incident{}, ErrUnknownIncident
+}
+
+// storedWait bounds how long an API write waits for its commit.
+const storedWait = 30 * time.Second
+
+// waitStored waits for an API step's commit request, if any, and turns a
+// store that does not take it in time into ErrNotPersisted.
+func (e *Engine) waitStored(req *commitReq, err error) error {
+	if err != nil || req == nil {
+		return err
+	}
+	t := time.NewTimer(storedWait)
+	defer t.Stop()
+	select {
+	case <-req.sync:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%w: the store did not commit within %s", ErrNotPersisted, storedWait)
+	}
 }
 
 // QueueDepth returns the number of events waiting for correlation.

@@ -173,6 +173,10 @@ type Change struct {
 	// Detail says more about some changes: the SLA clock ("response",
 	// "resolution") of a warning or breach, the group escalated to.
 	Detail string `json:"detail,omitempty"`
+	// Seq is the change's place in the durable outbox, assigned when the
+	// change is committed to the store; 0 when the engine runs without one.
+	// Sinks report delivery by it (see outputs.Outbox).
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Publisher receives the engine's changes. Publish must not block for long:

@@ -9,10 +9,7 @@ import (
 
 // openIncident opens an incident of g with the given signals.
 func (s *shard) openIncident(g *group, sigs []pendingSig, now time.Time) *incState {
-	var previous string
-	if g.lastResolved != nil {
-		previous, g.lastResolved = g.lastResolved.id, nil
-	}
+	previous := g.supersede()
 	inc := &incState{
 		previous:   previous,
 		id:         incidentID(g.hash, now.UnixNano()),
@@ -176,6 +173,7 @@ func (s *shard) afterChange(inc *incState, now time.Time) {
 }
 
 func (s *shard) markDirty(inc *incState, now time.Time) {
+	s.markGroup(inc.g.hash)
 	if inc.status != StatusOpen {
 		return
 	}
@@ -262,6 +260,9 @@ func (s *shard) resolve(inc *incState, now time.Time) {
 	inc.stableAt, inc.quietAt = time.Time{}, time.Time{}
 	g := inc.g
 	g.removeOpen(inc)
+	if g.lastResolved != inc {
+		g.supersede()
+	}
 	g.lastResolved = inc
 	if g.accepting(now) == nil {
 		s.setOpen(g.hash, false)
@@ -288,8 +289,9 @@ func (s *shard) close(inc *incState, now time.Time) {
 	s.e.m.closed.WithLabelValues(inc.rule.Name).Inc()
 	if inc.g.lastResolved == inc {
 		inc.g.lastResolved = nil
-		s.forgetIfIdle(inc.g)
 	}
+	inc.g.unclose(inc)
+	s.forgetIfIdle(inc.g)
 }
 
 // reopen makes a recently resolved incident open again with a new signal.
@@ -366,6 +368,7 @@ func (s *shard) emit(inc *incState, t ChangeType, now time.Time, prev int) {
 func (s *shard) emitDetail(inc *incState, t ChangeType, now time.Time, prev int, detail string) {
 	inc.revision++
 	inc.lastEmit = now
+	s.markGroup(inc.g.hash)
 	if len(inc.timeline) < maxTimeline {
 		e := TimelineEntry{At: now, Type: t, Priority: inc.priority, Signals: len(inc.order) + inc.untracked, Firing: inc.firing}
 		switch {
@@ -395,13 +398,13 @@ func (s *shard) emitDetail(inc *incState, t ChangeType, now time.Time, prev int,
 	if s.e.pub == nil {
 		return
 	}
-	s.e.pub.Publish(Change{Type: t, At: now, Incident: inc.snapshot(true), PreviousPriority: prev, Detail: detail})
+	s.publish(Change{Type: t, At: now, Incident: inc.snapshot(true), PreviousPriority: prev, Detail: detail})
 	// A problem change about this incident waits until the incident itself
 	// has reached the sinks.
 	if pc := inc.pendingProblem; pc != nil {
 		inc.pendingProblem = nil
 		pc.Incident = inc.snapshot(false)
-		s.e.pub.Publish(*pc)
+		s.publish(*pc)
 	}
 }
 

@@ -21,21 +21,28 @@ type metrics struct {
 	changes         *prometheus.CounterVec
 	dedupSaveErrors prometheus.Counter
 	persistErrors   prometheus.Counter
-	problemsDropped prometheus.Counter
-	reopened        *prometheus.CounterVec
-	acked           *prometheus.CounterVec
-	flapping        *prometheus.CounterVec
-	withheld        *prometheus.CounterVec
-	knownErrorHits  *prometheus.CounterVec
-	problems        *prometheus.CounterVec
-	changeMarkers   *prometheus.CounterVec
-	major           *prometheus.CounterVec
-	escalations     *prometheus.CounterVec
-	slaWarnings     *prometheus.CounterVec
-	slaBreaches     *prometheus.CounterVec
-	leadTime        *prometheus.HistogramVec
-	responseTime    *prometheus.HistogramVec
-	waitingTime     *prometheus.HistogramVec
+
+	commitSeconds     prometheus.Histogram
+	commitOps         prometheus.Histogram
+	commitBytes       prometheus.Counter
+	commitErrors      prometheus.Counter
+	recoverySeconds   prometheus.Gauge
+	storedWaitAborted prometheus.Counter
+	problemsDropped   prometheus.Counter
+	reopened          *prometheus.CounterVec
+	acked             *prometheus.CounterVec
+	flapping          *prometheus.CounterVec
+	withheld          *prometheus.CounterVec
+	knownErrorHits    *prometheus.CounterVec
+	problems          *prometheus.CounterVec
+	changeMarkers     *prometheus.CounterVec
+	major             *prometheus.CounterVec
+	escalations       *prometheus.CounterVec
+	slaWarnings       *prometheus.CounterVec
+	slaBreaches       *prometheus.CounterVec
+	leadTime          *prometheus.HistogramVec
+	responseTime      *prometheus.HistogramVec
+	waitingTime       *prometheus.HistogramVec
 }
 
 // serviceTimeBuckets span a minute to two weeks.
@@ -96,6 +103,32 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 		persistErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "corrd_correlator_persist_errors_total",
 			Help: "Failed writes of silences, known errors, change records or problems to the state store.",
+		}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "corrd_store_commit_duration_seconds",
+			Help:    "Time to write and sync one group commit of incident state and outbox to the store.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
+		}),
+		commitOps: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "corrd_store_commit_records",
+			Help:    "Records (groups, changes, delivery reports) written per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+		}),
+		commitBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corrd_store_commit_bytes_total",
+			Help: "Bytes of keys and values written by group commits.",
+		}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corrd_store_commit_errors_total",
+			Help: "Group commits the store refused; the batch is held and retried, sources get 503 meanwhile.",
+		}),
+		recoverySeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corrd_store_recovery_seconds",
+			Help: "Time the start took to load incidents, timers and outbox from the store.",
+		}),
+		storedWaitAborted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corrd_store_commit_wait_aborted_total",
+			Help: "Submissions whose sender gave up before their batch was committed (the sender retries).",
 		}),
 		dedupSaveErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "corrd_correlator_dedup_save_errors_total",
@@ -166,7 +199,8 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 		}, []string{"priority", "category"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.problemsDropped, m.persistErrors, m.dedupSaveErrors, m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
+		reg.MustRegister(m.commitSeconds, m.commitOps, m.commitBytes, m.commitErrors, m.recoverySeconds, m.storedWaitAborted,
+			m.problemsDropped, m.persistErrors, m.dedupSaveErrors, m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
 			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "corrd_correlator_queue_depth",

@@ -66,9 +66,16 @@ func (e *Engine) unpersist(bucket, key string) {
 // Call it after New and before Run. A record that no longer reads (a
 // silence whose matcher or a known error whose signature this build
 // rejects) is skipped with an error log, not fatal.
+//
+// When p is a Committer (the daemon's store), the engine becomes durable:
+// Restore also loads the groups, incidents and outbox of the previous run
+// and re-arms their timers, and from then on every step is committed.
 func (e *Engine) Restore(p Persister) error {
 	e.store = p
 	var errs []error
+	if c, ok := p.(Committer); ok {
+		errs = append(errs, e.restoreState(c))
+	}
 	skip := func(bucket, key string, err error) error {
 		e.log.Error().Err(err).Str("bucket", bucket).Str("key", key).Msg("stored record skipped")
 		return nil

@@ -89,6 +89,7 @@ func (s *shard) recordOpening(inc *incState, now time.Time) {
 		}
 	}
 	r.opens = append(kept, opening{at: now, id: inc.id})
+	s.markRecur(h)
 	s.pruneRecurrence(now, p.History())
 
 	e := s.e
@@ -103,7 +104,7 @@ func (s *shard) recordOpening(inc *incState, now time.Time) {
 		pr.UpdatedAt = now
 		pr.Revision++
 		inc.problem = pr.ID
-		_ = e.persist(bucketProblems, pr.ID, problemRecord{Problem: *pr, Group: h})
+		s.putRecord(bucketProblems, pr.ID, problemRecord{Problem: *pr, Group: h})
 		s.publishProblem(ChangeProblemUpdated, pr, inc, now)
 		return
 	}
@@ -128,7 +129,7 @@ func (s *shard) recordOpening(inc *incState, now time.Time) {
 	e.prob.byGroup[h] = pr
 	e.prob.order = append(e.prob.order, pr.ID)
 	inc.problem = pr.ID
-	_ = e.persist(bucketProblems, pr.ID, problemRecord{Problem: *pr, Group: h})
+	s.putRecord(bucketProblems, pr.ID, problemRecord{Problem: *pr, Group: h})
 	e.m.problems.WithLabelValues(inc.rule.Name, kind).Inc()
 	s.publishProblem(ChangeProblemOpened, pr, inc, now)
 }
@@ -143,6 +144,7 @@ func (s *shard) pruneRecurrence(now time.Time, history time.Duration) {
 	for h, r := range s.recur {
 		if n := len(r.opens); n == 0 || now.Sub(r.opens[n-1].at) > history {
 			delete(s.recur, h)
+			s.markRecur(h)
 		}
 	}
 }
@@ -168,7 +170,7 @@ func (s *shard) publishProblem(t ChangeType, pr *Problem, inc *incState, now tim
 		inc.pendingProblem = &c
 		return
 	}
-	s.e.pub.Publish(c)
+	s.publish(c)
 }
 
 // detect looks for a pattern in a group's openings: the daily one first,

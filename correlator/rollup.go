@@ -98,10 +98,7 @@ func (s *shard) childOpened(n *note, now time.Time) {
 	if len(g.waitingChildren) < g.rule.Rollup.MinChildren {
 		return
 	}
-	var previous string
-	if g.lastResolved != nil {
-		previous, g.lastResolved = g.lastResolved.id, nil
-	}
+	previous := g.supersede()
 	inc := &incState{
 		previous: previous,
 		rule:     g.rule, matrix: &g.set.Matrix, g: g, shard: s.idx,
@@ -243,6 +240,10 @@ func (s *shard) childReopened(n *note, now time.Time) {
 // reopenParent reopens a resolved parent incident whose child reopened.
 func (s *shard) reopenParent(inc *incState, now time.Time) {
 	g := inc.g
+	if g.lastResolved != inc {
+		g.unclose(inc)
+		g.supersede()
+	}
 	g.lastResolved = nil
 	inc.status = StatusOpen
 	inc.resolvedAt, inc.closeAt = time.Time{}, time.Time{}

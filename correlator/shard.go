@@ -55,12 +55,21 @@ type note struct {
 	child    childRef
 	breadth  []ingest.Label
 	parentID string
+	// w is a rerouted event's batch waiter.
+	w *waiter
+}
+
+// shardBatch is a Submit's share for one shard.
+type shardBatch struct {
+	msgs []msg
+	// w, when set, waits for the batch to be committed.
+	w *waiter
 }
 
 type shard struct {
 	e      *Engine
 	idx    int
-	events chan []msg
+	events chan shardBatch
 
 	inboxMu sync.Mutex
 	inbox   []note
@@ -85,13 +94,21 @@ type shard struct {
 
 	timers timerHeap
 	timer  *time.Timer
+
+	// step collects what the current step changed, for the store.
+	step stepBuf
+	// touched are groups whose signal counters changed since their last
+	// write (repeats are written lazily).
+	touched map[uint64]struct{}
+	// current is the waiter of the batch or rerouted event being handled.
+	current *waiter
 }
 
 func newShard(e *Engine, idx int) *shard {
 	return &shard{
 		e:      e,
 		idx:    idx,
-		events: make(chan []msg, e.opts.QueueSize),
+		events: make(chan shardBatch, e.opts.QueueSize),
 		wake:   make(chan struct{}, 1),
 		groups: map[uint64]*group{},
 		byID:   map[string]*incState{},
@@ -99,6 +116,7 @@ func newShard(e *Engine, idx int) *shard {
 
 		closedByID: map[string]int{},
 		recur:      map[uint64]*recurrence{},
+		touched:    map[uint64]struct{}{},
 	}
 }
 
@@ -130,8 +148,12 @@ func (s *shard) setOpen(h uint64, open bool) {
 }
 
 func (s *shard) run(stop <-chan struct{}) {
+	s.mu.Lock()
 	s.timer = time.NewTimer(time.Hour)
 	s.timer.Stop()
+	// Deadlines restored from the store are already in the heap.
+	s.resetTimer(time.Now())
+	s.mu.Unlock()
 	defer s.timer.Stop()
 	for {
 		select {
@@ -142,6 +164,7 @@ func (s *shard) run(stop <-chan struct{}) {
 		case <-s.timer.C:
 			s.mu.Lock()
 			s.fireTimers(time.Now())
+			s.endStep(false)
 			s.mu.Unlock()
 		case <-stop:
 			return
@@ -178,7 +201,6 @@ func (s *shard) drainOnce() bool {
 // learn every transition that happened.
 func (s *shard) flushHeld(now time.Time) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, inc := range s.byID {
 		if inc.status != StatusOpen {
 			continue
@@ -190,15 +212,27 @@ func (s *shard) flushHeld(now time.Time) {
 			s.emit(inc, ChangeUpdated, now, 0)
 		}
 	}
+	req := s.endStep(true)
+	s.mu.Unlock()
+	if req != nil {
+		<-req.sync
+	}
 }
 
-func (s *shard) handleBatch(batch []msg) {
+func (s *shard) handleBatch(sb shardBatch) {
 	now := time.Now()
+	batch := sb.msgs
 	s.mu.Lock()
+	s.current = sb.w
 	for i := range batch {
 		s.handle(&batch[i], now)
 	}
+	s.current = nil
 	s.fireTimers(now)
+	if sb.w != nil {
+		s.step.waiters = append(s.step.waiters, sb.w)
+	}
+	s.endStep(false)
 	s.mu.Unlock()
 	for i := range batch {
 		s.e.m.latency.Observe(now.Sub(batch[i].ev.ArrivalTime).Seconds())
@@ -217,26 +251,37 @@ func (s *shard) handleInbox() {
 		s.handleNote(&notes[i], now)
 	}
 	s.fireTimers(now)
+	s.endStep(false)
 	s.mu.Unlock()
 }
 
 func (s *shard) handleNote(n *note, now time.Time) {
 	switch n.kind {
 	case noteReroute:
+		s.current = n.w
 		s.handle(&n.m, now)
+		s.current = nil
+		if n.w != nil {
+			s.step.waiters = append(s.step.waiters, n.w)
+		}
 	case noteChildOpened:
+		s.markGroup(n.hash)
 		s.childOpened(n, now)
 	case noteChildResolved:
+		s.markGroup(n.hash)
 		s.childResolved(n, now)
 	case noteChildBreadth:
+		s.markGroup(n.hash)
 		s.childBreadth(n, now)
 	case noteChildReopened:
+		s.markGroup(n.hash)
 		s.childReopened(n, now)
 	case noteKnowledge:
 		for _, inc := range s.byID {
 			if inc.status != StatusOpen {
 				continue
 			}
+			s.markGroup(inc.g.hash)
 			ke, sus := s.evalKnownErrors(inc), s.evalSuspects(inc)
 			switch {
 			case ke:
@@ -247,24 +292,33 @@ func (s *shard) handleNote(n *note, now time.Time) {
 		}
 	case noteMaintenance:
 		for _, inc := range s.byID {
+			s.markGroup(inc.g.hash)
 			s.evalMaintenance(inc, now)
 		}
 	case noteLinkParent:
 		if inc := s.byID[n.child.id]; inc != nil && inc.parent == "" {
+			s.markGroup(inc.g.hash)
 			inc.parent = n.parentID
 			s.markDirty(inc, now)
 		}
 	}
 }
 
-// dispatch hands m to the shard that owns its group.
+// dispatch hands m to the shard that owns its group. When the event's
+// batch waits for its commit, the waiter goes along.
 func (s *shard) dispatch(m msg, now time.Time) {
 	si := s.e.shardOf(m.hash)
 	if si == s.idx {
 		s.handle(&m, now)
 		return
 	}
-	s.e.shards[si].post(note{kind: noteReroute, m: m})
+	// The waiter of the batch being handled is released only after the
+	// other shard has committed the event too.
+	w := s.current
+	if w != nil {
+		w.pending.Add(1)
+	}
+	s.e.shards[si].post(note{kind: noteReroute, m: m, w: w})
 }
 
 // handle correlates one event.
@@ -280,9 +334,15 @@ func (s *shard) handle(m *msg, now time.Time) {
 				inc.events++
 				inc.lastArrive = now
 				s.scheduleQuiet(inc)
+				if s.e.dur.on {
+					s.touched[m.hash] = struct{}{}
+				}
 				return
 			}
 			if g.pending != nil && g.pending.touch(ev.Fingerprint, g.rule, now) {
+				if s.e.dur.on {
+					s.touched[m.hash] = struct{}{}
+				}
 				s.scheduleGroup(g, now.Add(g.rule.Window+g.rule.MaxLateness))
 				return
 			}
@@ -309,6 +369,7 @@ func (s *shard) handle(m *msg, now time.Time) {
 		s.e.changeFromSignal(m.rule, ev)
 		return
 	}
+	s.markGroup(m.hash)
 	if g == nil {
 		if ev.Status == ingest.StatusResolved {
 			s.e.m.orphans.WithLabelValues(m.rule.Name).Inc()
@@ -474,8 +535,10 @@ func (s *shard) fireTimers(now time.Time) {
 	for len(s.timers) > 0 && !s.timers[0].at.After(now) {
 		t := heap.Pop(&s.timers).(timerEntry)
 		if t.inc != nil {
+			s.markGroup(t.inc.g.hash)
 			s.checkIncident(t.inc, now)
 		} else if t.g != nil {
+			s.markGroup(t.g.hash)
 			s.checkGroup(t.g, now)
 		}
 	}

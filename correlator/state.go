@@ -30,6 +30,9 @@ type group struct {
 	// lastResolved is the group's latest resolved incident while it may
 	// still reopen or be referred to as previous.
 	lastResolved *incState
+	// closing are older resolved incidents of the group, superseded as
+	// lastResolved, that wait for close_after.
+	closing []*incState
 	// Rollup parents: children seen but not yet enough to open.
 	waitingChildren []childRef
 	breadth         map[string]map[string]struct{}
@@ -87,7 +90,30 @@ func (g *group) removeOpen(inc *incState) {
 }
 
 func (g *group) idle() bool {
-	return len(g.open) == 0 && (g.pending == nil || len(g.pending.sigs) == 0) && len(g.waitingChildren) == 0 && g.lastResolved == nil
+	return len(g.open) == 0 && (g.pending == nil || len(g.pending.sigs) == 0) && len(g.waitingChildren) == 0 && g.lastResolved == nil && len(g.closing) == 0
+}
+
+// supersede moves the group's latest resolved incident to closing: a new
+// incident of the group opened, or another one resolved. It returns the
+// superseded incident's id.
+func (g *group) supersede() string {
+	r := g.lastResolved
+	if r == nil {
+		return ""
+	}
+	g.closing = append(g.closing, r)
+	g.lastResolved = nil
+	return r.id
+}
+
+// unclose forgets inc as waiting to close.
+func (g *group) unclose(inc *incState) {
+	for i, c := range g.closing {
+		if c == inc {
+			g.closing = append(g.closing[:i], g.closing[i+1:]...)
+			return
+		}
+	}
 }
 
 // incState is the mutable state of an incident, owned by one shard.

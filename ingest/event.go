@@ -64,6 +64,17 @@ type Submitter interface {
 	Submit(ctx context.Context, events []Event) error
 }
 
+// DurableSubmitter is a Submitter that can also wait until a batch is in
+// durable storage. Sources whose senders retry until acknowledged (HTTP
+// webhooks, SNMP INFORMs) use SubmitStored and acknowledge only after it
+// returned nil; fire-and-forget sources (UDP syslog, traps) use Submit.
+type DurableSubmitter interface {
+	Submitter
+	// SubmitStored returns nil once the batch's effect is stored. On an
+	// error the batch may or may not have been taken: the sender retries.
+	SubmitStored(ctx context.Context, events []Event) error
+}
+
 // Source is a listener that produces events (syslog, SNMP traps). HTTP
 // sources such as the Alertmanager webhook are http.Handlers instead and are
 // mounted on corrd's web server.

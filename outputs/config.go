@@ -255,15 +255,20 @@ func validSinkName(s string) bool {
 	return s != ""
 }
 
-// build makes the sink s describes; s must be valid.
-func (s *SinkConfig) build() (Sink, error) {
+// build makes the sink s describes; s must be valid. An rt sink keeps its
+// ticket ids in st when it is not nil.
+func (s *SinkConfig) build(st Store) (Sink, error) {
 	switch s.Type {
 	case SinkWebhook:
 		return webhook.New(s.Name, *s.Webhook)
 	case SinkJSONL:
 		return jsonl.New(s.Name, *s.JSONL)
 	case SinkRT:
-		return rt.New(s.Name, *s.RT)
+		var opts []rt.Option
+		if st != nil {
+			opts = append(opts, rt.WithStore(st))
+		}
+		return rt.New(s.Name, *s.RT, opts...)
 	}
 	return nil, fmt.Errorf("unknown sink type %q", s.Type)
 }

@@ -21,6 +21,16 @@ import (
 // Lifecycle: build with New, start Run on a goroutine, hand the Dispatcher
 // to the correlator as its Publisher, and call Close to stop. Close flushes
 // what is queued; cancelling Run's context abandons it.
+//
+// With a durable outbox the order at start is: New (WithStore), SetOutbox,
+// LoadDeadLetters, Resume for every pending change in Seq order, then Run
+// and Publish.
+//
+// While a sink is slow or down, a ChangeUpdated queued for it and not yet
+// in delivery is replaced by a newer ChangeUpdated of the same incident
+// that arrives right behind it (no other change of the incident between
+// them): the newer snapshot supersedes it, and its Detail says how many
+// updates it stands for ("(3 updates coalesced)").
 type Dispatcher struct {
 	queues []*queue
 	router *router
@@ -44,7 +54,10 @@ type Dispatcher struct {
 	closeSinksOnce sync.Once
 	closeSinksErr  error
 
-	dead deadLetters
+	dead  deadLetters
+	store Store // of the dead letters; nil keeps them in memory only
+
+	track tracker
 }
 
 var _ correlator.Publisher = (*Dispatcher)(nil)
@@ -55,20 +68,24 @@ const stopGrace = 5 * time.Second
 
 // New validates cfg and builds its sinks and routes. Metrics go to reg (none
 // when nil).
-func New(cfg Config, reg prometheus.Registerer, log zerolog.Logger) (*Dispatcher, error) {
+func New(cfg Config, reg prometheus.Registerer, log zerolog.Logger, opts ...Option) (*Dispatcher, error) {
 	if err := cfg.Validate("outputs"); err != nil {
 		return nil, err
 	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	sinks := make([]Sink, 0, len(cfg.Sinks))
 	for i := range cfg.Sinks {
-		s, err := cfg.Sinks[i].build()
+		s, err := cfg.Sinks[i].build(o.store)
 		if err != nil {
 			_ = closeSinks(sinks)
 			return nil, fmt.Errorf("outputs: sink %q: %w", cfg.Sinks[i].Name, err)
 		}
 		sinks = append(sinks, s)
 	}
-	d, err := NewWithSinks(sinks, cfg.Routes, cfg.Retry, reg, log)
+	d, err := NewWithSinks(sinks, cfg.Routes, cfg.Retry, reg, log, opts...)
 	if err != nil {
 		_ = closeSinks(sinks)
 		return nil, err
@@ -79,7 +96,11 @@ func New(cfg Config, reg prometheus.Registerer, log zerolog.Logger) (*Dispatcher
 // NewWithSinks builds a Dispatcher over sinks already built, with routes
 // naming them and the retry settings. The Dispatcher closes the sinks that
 // implement io.Closer when it is closed.
-func NewWithSinks(sinks []Sink, routes []Route, retry RetryConfig, reg prometheus.Registerer, log zerolog.Logger) (*Dispatcher, error) {
+func NewWithSinks(sinks []Sink, routes []Route, retry RetryConfig, reg prometheus.Registerer, log zerolog.Logger, opts ...Option) (*Dispatcher, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var errs []error
 	index := make(map[string]int, len(sinks))
 	for i, s := range sinks {
@@ -116,18 +137,21 @@ func NewWithSinks(sinks []Sink, routes []Route, retry RetryConfig, reg prometheu
 		jitter:  equalJitter,
 		abort:   make(chan struct{}),
 		done:    make(chan struct{}),
+		store:   o.store,
 	}
 	r.all = make([]int, len(sinks))
 	for i, s := range sinks {
 		r.all[i] = i
 		d.queues = append(d.queues, newQueue(s, m.forSink(s.Name()), log.With().Str("sink", s.Name()).Logger()))
 	}
+	m.queueAge.set(d.queues)
 	return d, nil
 }
 
 // Publish routes change and queues it for each chosen sink. It never blocks
 // on delivery. A change that matches no route is counted and logged at
-// debug level; one published after Close is counted as dropped.
+// debug level (and reported done to the Outbox); one published after Close
+// is counted as dropped.
 func (d *Dispatcher) Publish(change correlator.Change) {
 	var buf [16]int
 	targets, matched := d.router.route(&change, buf[:0])
@@ -135,11 +159,24 @@ func (d *Dispatcher) Publish(change correlator.Change) {
 		d.m.unrouted.Inc()
 		d.log.Debug().Str("incident", change.Incident.ID).Str("change", string(change.Type)).
 			Msg("change matched no route")
+		if change.Seq != 0 {
+			d.track.finish(change.Seq, "")
+		}
 		return
+	}
+	d.enqueue(&change, targets)
+}
+
+// enqueue queues change for the sinks of targets.
+func (d *Dispatcher) enqueue(change *correlator.Change, targets []int) {
+	if change.Seq != 0 {
+		d.track.hold(change.Seq, len(targets))
 	}
 	for _, i := range targets {
 		q := d.queues[i]
-		if !q.push(&change) {
+		if !d.push(q, change) {
+			// Not finished for this sink: the outbox keeps it for the
+			// next start.
 			q.m.dropped.Inc()
 			d.dropLog.Warn().Str("sink", q.sink.Name()).Str("incident", change.Incident.ID).
 				Str("change", string(change.Type)).Msg("dropping change published after shutdown")
@@ -147,6 +184,19 @@ func (d *Dispatcher) Publish(change correlator.Change) {
 		}
 		q.m.routed.Inc()
 	}
+}
+
+// push queues change for q; it reports false when q is closed. A queued
+// update that change supersedes is counted and reported done.
+func (d *Dispatcher) push(q *queue, change *correlator.Change) bool {
+	res := q.push(change)
+	if res.coalesced {
+		q.m.coalesced.Inc()
+		if res.superseded != 0 {
+			d.track.finish(res.superseded, q.sink.Name())
+		}
+	}
+	return res.ok
 }
 
 // Run delivers queued changes, one worker goroutine per sink, until Close

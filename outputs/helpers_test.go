@@ -124,10 +124,10 @@ func change(id string, typ correlator.ChangeType) correlator.Change {
 }
 
 // testDispatcher builds a dispatcher without jitter on a fresh registry.
-func testDispatcher(t testing.TB, sinks []Sink, routes []Route, retry RetryConfig) (*Dispatcher, *prometheus.Registry) {
+func testDispatcher(t testing.TB, sinks []Sink, routes []Route, retry RetryConfig, opts ...Option) (*Dispatcher, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	d, err := NewWithSinks(sinks, routes, retry, reg, zerolog.Nop())
+	d, err := NewWithSinks(sinks, routes, retry, reg, zerolog.Nop(), opts...)
 	if err != nil {
 		t.Fatalf("NewWithSinks: %v", err)
 	}

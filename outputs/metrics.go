@@ -2,6 +2,8 @@ package outputs
 
 import (
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,6 +18,11 @@ type metrics struct {
 	// deadLetters is the number kept; deadDiscarded those let go when full.
 	deadLetters   *prometheus.GaugeVec
 	deadDiscarded *prometheus.CounterVec
+	// deadStoreErrors counts failed Store writes of dead letters, by op.
+	deadStoreErrors *prometheus.CounterVec
+	attempts        *prometheus.CounterVec
+	coalesced       *prometheus.CounterVec
+	queueAge        *queueAgeCollector
 }
 
 // newMetrics registers the outputs metrics with reg (none when nil). When a
@@ -56,8 +63,28 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "corrd_outputs_dead_letters_discarded_total",
 			Help: "Dead letters let go because the list was full, by sink.",
 		}, []string{"sink"}),
+		deadStoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_outputs_dead_letter_store_errors_total",
+			Help: "Failed writes of dead letters to the state store, by operation (put, delete). A dead letter that could not be put is kept in memory only.",
+		}, []string{"op"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_outputs_delivery_attempts_total",
+			Help: "Delivery attempts (calls to the sink), retries included, by sink.",
+		}, []string{"sink"}),
+		coalesced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_outputs_changes_coalesced_total",
+			Help: "Queued updates replaced by a newer update of the same incident before delivery, by sink.",
+		}, []string{"sink"}),
+		queueAge: &queueAgeCollector{desc: prometheus.NewDesc(
+			"corrd_outputs_queue_oldest_age_seconds",
+			"Age of the oldest change waiting for delivery (by the time of the change), the one in delivery included, by sink; 0 when the queue is empty.",
+			[]string{"sink"}, nil)},
 	}
 	var errs []error
+	m.deadStoreErrors = register(reg, m.deadStoreErrors, &errs)
+	m.attempts = register(reg, m.attempts, &errs)
+	m.coalesced = register(reg, m.coalesced, &errs)
+	m.queueAge = register(reg, m.queueAge, &errs)
 	m.deadLetters = register(reg, m.deadLetters, &errs)
 	m.deadDiscarded = register(reg, m.deadDiscarded, &errs)
 	m.deliveries = register(reg, m.deliveries, &errs)
@@ -91,16 +118,54 @@ type sinkMetrics struct {
 	duration               prometheus.Observer
 	depth                  prometheus.Gauge
 	routed, dropped        prometheus.Counter
+	attempts, coalesced    prometheus.Counter
 }
 
 func (m *metrics) forSink(name string) sinkMetrics {
 	return sinkMetrics{
-		success:  m.deliveries.WithLabelValues(name, "success"),
-		retry:    m.deliveries.WithLabelValues(name, "retry"),
-		failed:   m.deliveries.WithLabelValues(name, "failed"),
-		duration: m.duration.WithLabelValues(name),
-		depth:    m.depth.WithLabelValues(name),
-		routed:   m.routed.WithLabelValues(name),
-		dropped:  m.dropped.WithLabelValues(name),
+		success:   m.deliveries.WithLabelValues(name, "success"),
+		retry:     m.deliveries.WithLabelValues(name, "retry"),
+		failed:    m.deliveries.WithLabelValues(name, "failed"),
+		duration:  m.duration.WithLabelValues(name),
+		depth:     m.depth.WithLabelValues(name),
+		routed:    m.routed.WithLabelValues(name),
+		dropped:   m.dropped.WithLabelValues(name),
+		attempts:  m.attempts.WithLabelValues(name),
+		coalesced: m.coalesced.WithLabelValues(name),
+	}
+}
+
+// queueAgeCollector reports the age of each queue's oldest change at
+// scrape time. A Dispatcher built on a registry that already holds one (a
+// config reload) takes it over: the collector reports the latest
+// Dispatcher's queues.
+type queueAgeCollector struct {
+	desc *prometheus.Desc
+
+	mu     sync.Mutex
+	queues []*queue
+}
+
+func (c *queueAgeCollector) set(qs []*queue) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queues = qs
+}
+
+// Describe implements prometheus.Collector.
+func (c *queueAgeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *queueAgeCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	qs := c.queues
+	c.mu.Unlock()
+	now := time.Now()
+	for _, q := range qs {
+		var age float64
+		if at, ok := q.oldest(); ok {
+			age = max(now.Sub(at).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, age, q.sink.Name())
 	}
 }

@@ -2,8 +2,12 @@ package outputs
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -17,31 +21,116 @@ type queue struct {
 	log  zerolog.Logger
 	m    sinkMetrics
 
-	mu     sync.Mutex
-	items  []correlator.Change
-	head   int
+	mu       sync.Mutex
+	items    []item
+	head     int
+	inflight bool   // the head is being delivered: it must not be replaced
+	popped   uint64 // changes removed so far: the position of items[head]
+	// last maps an incident id to the position of its last queued
+	// change, for coalescing.
+	last   map[string]uint64
 	closed bool // no more pushes; the worker exits once the queue is empty
 
 	wake    chan struct{} // capacity 1: a push or close happened
 	stopped atomic.Bool   // the worker has exited
 }
 
-func newQueue(sink Sink, m sinkMetrics, log zerolog.Logger) *queue {
-	return &queue{sink: sink, m: m, log: log, wake: make(chan struct{}, 1)}
+// item is one queued change. A ChangeUpdated may stand for several: the
+// newest snapshot replaced the older ones while they waited.
+type item struct {
+	ch correlator.Change
+	// updates is the number of updates the item stands for, 1 when it
+	// replaced none.
+	updates int
+	// details are the distinct non-empty details of those updates, oldest
+	// first; ch.Detail combines them.
+	details []string
 }
 
-// push appends ch; it reports false when the queue is closed.
-func (q *queue) push(ch *correlator.Change) bool {
+// maxCoalescedDetails bounds the details one coalesced update keeps; the
+// oldest go first.
+const maxCoalescedDetails = 5
+
+func newQueue(sink Sink, m sinkMetrics, log zerolog.Logger) *queue {
+	return &queue{sink: sink, m: m, log: log, wake: make(chan struct{}, 1), last: make(map[string]uint64)}
+}
+
+// pushResult is what push did with a change.
+type pushResult struct {
+	ok bool // false: the queue is closed
+	// coalesced: the change replaced a queued update of its incident,
+	// whose Seq is superseded.
+	coalesced  bool
+	superseded uint64
+}
+
+// push appends ch, or, when ch is a ChangeUpdated and the last queued
+// change of its incident is a ChangeUpdated not yet in delivery and not
+// newer, puts ch in that one's place.
+func (q *queue) push(ch *correlator.Change) pushResult {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return false
+		return pushResult{}
 	}
-	q.items = append(q.items, *ch)
+	if res, ok := q.coalesce(ch); ok {
+		q.mu.Unlock()
+		return res
+	}
+	it := item{ch: *ch, updates: 1}
+	if ch.Detail != "" {
+		it.details = []string{ch.Detail}
+	}
+	if id := ch.Incident.ID; id != "" {
+		q.last[id] = q.popped + uint64(len(q.items)-q.head)
+	}
+	q.items = append(q.items, it)
 	q.m.depth.Inc()
 	q.mu.Unlock()
 	q.signal()
-	return true
+	return pushResult{ok: true}
+}
+
+// coalesce replaces the last queued change of ch's incident by ch when
+// both are updates and the queued one is not being delivered. q.mu is
+// held.
+func (q *queue) coalesce(ch *correlator.Change) (pushResult, bool) {
+	if ch.Type != correlator.ChangeUpdated || ch.Incident.ID == "" {
+		return pushResult{}, false
+	}
+	pos, ok := q.last[ch.Incident.ID]
+	if !ok {
+		return pushResult{}, false
+	}
+	i := q.head + int(pos-q.popped)
+	it := &q.items[i]
+	if it.ch.Type != correlator.ChangeUpdated || (i == q.head && q.inflight) ||
+		it.ch.Incident.Revision > ch.Incident.Revision {
+		// A retried dead letter is older than what is queued: it must
+		// not replace the newer snapshot.
+		return pushResult{}, false
+	}
+	superseded := it.ch.Seq
+	details := it.details
+	if ch.Detail != "" && !slices.Contains(details, ch.Detail) {
+		if len(details) >= maxCoalescedDetails {
+			details = slices.Delete(details, 0, 1)
+		}
+		details = append(details, ch.Detail)
+	}
+	*it = item{ch: *ch, updates: it.updates + 1, details: details}
+	it.ch.Detail = coalescedDetail(it.details, it.updates)
+	return pushResult{ok: true, coalesced: true, superseded: superseded}, true
+}
+
+// coalescedDetail is the Detail of an update standing for n: its details
+// and "(n updates coalesced)".
+func coalescedDetail(details []string, n int) string {
+	note := fmt.Sprintf("%d updates coalesced", n)
+	if len(details) == 0 {
+		return note
+	}
+	return strings.Join(details, "; ") + " (" + note + ")"
 }
 
 func (q *queue) signal() {
@@ -60,12 +149,14 @@ func (q *queue) close() {
 }
 
 // next waits for the head of the queue and returns a copy of it, leaving it
-// queued. ok is false when the queue is closed and empty or ctx is done.
+// queued and marked as in delivery. ok is false when the queue is closed
+// and empty or ctx is done.
 func (q *queue) next(ctx context.Context) (ch correlator.Change, ok bool) {
 	for {
 		q.mu.Lock()
 		if q.head < len(q.items) {
-			ch = q.items[q.head]
+			ch = q.items[q.head].ch
+			q.inflight = true
 			q.mu.Unlock()
 			return ch, true
 		}
@@ -86,8 +177,15 @@ func (q *queue) next(ctx context.Context) (ch correlator.Change, ok bool) {
 func (q *queue) pop() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.items[q.head] = correlator.Change{} // let the snapshot go
+	if id := q.items[q.head].ch.Incident.ID; id != "" {
+		if pos, ok := q.last[id]; ok && pos == q.popped {
+			delete(q.last, id)
+		}
+	}
+	q.items[q.head] = item{} // let the snapshot go
 	q.head++
+	q.popped++
+	q.inflight = false
 	q.m.depth.Dec()
 	switch n := len(q.items) - q.head; {
 	case n == 0:
@@ -109,6 +207,9 @@ func (q *queue) discard() int {
 	n := len(q.items) - q.head
 	clear(q.items)
 	q.items, q.head = nil, 0
+	q.popped += uint64(n)
+	q.inflight = false
+	clear(q.last)
 	q.m.depth.Sub(float64(n))
 	return n
 }
@@ -118,4 +219,18 @@ func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items) - q.head
+}
+
+// oldest returns the earliest At of the queued changes; ok is false when
+// none has one.
+func (q *queue) oldest() (at time.Time, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := q.head; i < len(q.items); i++ {
+		t := q.items[i].ch.At
+		if !t.IsZero() && (!ok || t.Before(at)) {
+			at, ok = t, true
+		}
+	}
+	return at, ok
 }

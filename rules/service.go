@@ -112,6 +112,16 @@ func (s *Set) ServiceFor(ls ingest.Labels) *Service {
 	return nil
 }
 
+// Service returns the named service of the catalogue, or nil.
+func (s *Set) Service(name string) *Service {
+	for _, svc := range s.Services {
+		if svc.Name == name {
+			return svc
+		}
+	}
+	return nil
+}
+
 // Target returns the SLA targets of a priority.
 func (s *Set) Target(priority int) (response, resolution time.Duration) {
 	t := s.SLA.Targets[priority]

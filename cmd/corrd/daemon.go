@@ -20,6 +20,7 @@ import (
 	"github.com/corrd/corrd/correlator"
 	"github.com/corrd/corrd/correlator/store"
 	"github.com/corrd/corrd/ingest"
+	"github.com/corrd/corrd/outputs"
 	"github.com/corrd/corrd/rules"
 )
 
@@ -97,7 +98,11 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 	)
 
 	d := &daemon{opts: opts, log: log, cfg: cfg, started: make(chan struct{}), store: st}
-	d.disp, err = newDispatcher(cfg.Outputs, reg, component(log, "outputs"))
+	var outStore outputs.Store
+	if st != nil {
+		outStore = st
+	}
+	d.disp, err = newDispatcher(cfg.Outputs, reg, component(log, "outputs"), outStore)
 	if err != nil {
 		d.closeStore()
 		return nil, fmt.Errorf("outputs: %w", err)
@@ -109,11 +114,27 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 	}
 	d.engine = correlator.New(engOpts, set, d.disp, reg, component(log, "correlator"))
 	if st != nil {
-		if err := d.engine.Restore(st); err != nil {
+		// Incidents, timers and the outbox come back first; then the
+		// outputs learn where to report deliveries, get their dead letters
+		// back and resume what the previous run left undelivered, in order.
+		err := d.engine.Restore(st)
+		if err == nil {
+			d.disp.SetOutbox(d.engine)
+			err = d.disp.LoadDeadLetters()
+		}
+		if err != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), opts.flushTimeout)
 			defer cancel()
+			err = errors.Join(fmt.Errorf("restore state: %w", err), d.disp.Close(ctx))
 			d.closeStore()
-			return nil, errors.Join(fmt.Errorf("restore state: %w", err), d.disp.Close(ctx))
+			return nil, err
+		}
+		pending := d.engine.PendingChanges()
+		for _, p := range pending {
+			d.disp.Resume(p.Change, p.Done)
+		}
+		if len(pending) > 0 {
+			log.Info().Int("changes", len(pending)).Msg("resuming delivery of changes the previous run left undelivered")
 		}
 	}
 	d.reloader = newReloader(cfg, load, d.engine.SetRules, reg, component(log, "reload"))
@@ -286,6 +307,9 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 	stopDisp()
 
 	wg.Wait()
+	if cerr := d.engine.CommitDone(); cerr != nil {
+		d.log.Warn().Err(cerr).Msg("delivery reports not stored; those changes are delivered again after the next start")
+	}
 	d.closeStore()
 	d.log.Info().Msg("corrd stopped")
 	return err

@@ -28,6 +28,12 @@ type (
 type dispatcher interface {
 	correlator.Publisher
 	deadLetterStore
+	// SetOutbox, LoadDeadLetters and Resume connect the outputs to the
+	// state store: sinks report the changes they finished, dead letters
+	// are kept, and what the previous run left undelivered goes out again.
+	SetOutbox(o outputs.Outbox)
+	LoadDeadLetters() error
+	Resume(change correlator.Change, done []string)
 	Run(ctx context.Context) error
 	Close(ctx context.Context) error
 }
@@ -41,8 +47,12 @@ type deadLetterStore interface {
 
 var _ dispatcher = (*outputs.Dispatcher)(nil)
 
-func newDispatcher(cfg outputsConfig, reg prometheus.Registerer, log zerolog.Logger) (dispatcher, error) {
-	d, err := outputs.New(cfg, reg, log)
+func newDispatcher(cfg outputsConfig, reg prometheus.Registerer, log zerolog.Logger, st outputs.Store) (dispatcher, error) {
+	var opts []outputs.Option
+	if st != nil {
+		opts = append(opts, outputs.WithStore(st))
+	}
+	d, err := outputs.New(cfg, reg, log, opts...)
 	if err != nil {
 		return nil, err
 	}

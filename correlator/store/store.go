@@ -154,3 +154,55 @@ func (s *Store) Load(bucket string, fn func(key string, data []byte) error) erro
 		return b.ForEach(func(k, v []byte) error { return fn(string(k), v) })
 	})
 }
+
+// Op is one write of a Commit: Value is stored under Key in Bucket, or, when
+// Value is nil, Key is deleted.
+type Op struct {
+	Bucket string
+	Key    string
+	Value  []byte
+}
+
+// Commit applies ops in order in one transaction, synced to disk before it
+// returns: all of them are stored, or none.
+func (s *Store) Commit(ops []Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		var (
+			name string
+			b    *bolt.Bucket
+		)
+		for i := range ops {
+			op := &ops[i]
+			if b == nil || op.Bucket != name {
+				var err error
+				if b, err = tx.CreateBucketIfNotExists([]byte(op.Bucket)); err != nil {
+					return fmt.Errorf("store: bucket %s: %w", op.Bucket, err)
+				}
+				name = op.Bucket
+			}
+			var err error
+			if op.Value == nil {
+				err = b.Delete([]byte(op.Key))
+			} else {
+				err = b.Put([]byte(op.Key), op.Value)
+			}
+			if err != nil {
+				return fmt.Errorf("store: %s/%x: %w", op.Bucket, op.Key, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Size returns the size of the store's file in bytes.
+func (s *Store) Size() int64 {
+	var n int64
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	return n
+}

@@ -151,3 +151,69 @@ func TestRecords(t *testing.T) {
 		t.Errorf("got %s after reopen", got)
 	}
 }
+
+// Commit applies puts and deletes in order, in one transaction, and what
+// it wrote is there after a reopen.
+func TestCommit(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := []Op{
+		{Bucket: "a", Key: "k1", Value: []byte("v1")},
+		{Bucket: "a", Key: "k2", Value: []byte("v2")},
+		{Bucket: "b", Key: "k1", Value: []byte("b1")},
+		{Bucket: "a", Key: "k1", Value: []byte("v1b")}, // later write wins
+		{Bucket: "a", Key: "k2"},                       // delete
+		{Bucket: "a", Key: "missing"},                  // deleting nothing is fine
+	}
+	if err := s.Commit(ops); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(nil); err != nil {
+		t.Fatalf("empty commit: %v", err)
+	}
+	if s.Size() <= 0 {
+		t.Errorf("Size = %d", s.Size())
+	}
+	s.Close()
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := map[string]string{}
+	for _, b := range []string{"a", "b"} {
+		if err := s.Load(b, func(k string, v []byte) error {
+			got[b+"/"+k] = string(v)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{"a/k1": "v1b", "b/k1": "b1"}
+	if len(got) != len(want) || got["a/k1"] != want["a/k1"] || got["b/k1"] != want["b/k1"] {
+		t.Fatalf("after reopen: %v, want %v", got, want)
+	}
+}
+
+// A commit that fails half way leaves nothing of it behind.
+func TestCommitAllOrNothing(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Commit([]Op{
+		{Bucket: "a", Key: "k1", Value: []byte("v1")},
+		{Bucket: "a", Key: "", Value: []byte("empty key is refused")},
+	})
+	if err == nil {
+		t.Fatal("commit with an empty key succeeded")
+	}
+	n := 0
+	_ = s.Load("a", func(string, []byte) error { n++; return nil })
+	if n != 0 {
+		t.Fatalf("%d records left by a failed commit", n)
+	}
+}

@@ -148,7 +148,13 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request, arrival time.
 		return r.refuse(w, req, rerr)
 	}
 
-	if err := r.sub.Submit(req.Context(), b.events); err != nil {
+	// Alertmanager resends what was not acknowledged: answer 200 only once
+	// the batch is stored, where the correlator has a store.
+	submit := r.sub.Submit
+	if ds, ok := r.sub.(ingest.DurableSubmitter); ok {
+		submit = ds.SubmitStored
+	}
+	if err := submit(req.Context(), b.events); err != nil {
 		return r.submitFailed(w, req, err, len(b.events))
 	}
 	n := len(b.events)

@@ -234,7 +234,13 @@ func (l *Listener) work(ctx context.Context, jobs <-chan job, sub ingest.Submitt
 		if len(events) == 0 {
 			return
 		}
-		err := sub.Submit(ctx, events)
+		submit := sub.Submit
+		if ds, ok := sub.(ingest.DurableSubmitter); ok && len(replies) > 0 {
+			// An INFORM is acknowledged only once it is stored: the
+			// sender resends it until then.
+			submit = ds.SubmitStored
+		}
+		err := submit(ctx, events)
 		switch {
 		case err == nil:
 			l.m.received.Add(float64(len(events)))

@@ -24,6 +24,16 @@
 // `CF.{IncidentKey} = '<id>'` and adopts the oldest match. (RT's "unique
 // values" on a custom field does not prevent a duplicate ticket.)
 //
+// With durable ticket ids (WithStore, or a TicketIDs that is a
+// CreateMarker) the sink saves those searches: before each create it
+// commits a pending-create marker for the key, and the ticket's id
+// replaces the marker once created. A key without a record never had a
+// create sent, so it is created without a search; a key whose marker is
+// still there had a create whose outcome is unknown (an answer lost, a
+// crash), so the sink searches and adopts what it finds before creating.
+// The first create of a sink still checks with a search that the custom
+// field finds it.
+//
 // Within a change the idempotent calls come first (status, priority) and
 // the comment last, so a retry repeats only what did not happen. Each
 // comment's subject names the change ("corrd updated inc-... r7"); when a
@@ -49,6 +59,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/corrd/corrd/correlator"
@@ -81,6 +92,9 @@ type Sink struct {
 
 	cfMu    sync.Mutex
 	cfReady bool
+	// created is set once a create was found by the custom field search:
+	// with markers, later creates skip that check.
+	created atomic.Bool
 
 	// unsure holds the subjects of comments whose last attempt got no
 	// clear answer: the next attempt checks the history first.
@@ -95,6 +109,12 @@ type Option func(*Sink)
 // memory, e.g. in a durable store.
 func WithTicketIDs(ids TicketIDs) Option {
 	return func(s *Sink) { s.ids = ids }
+}
+
+// WithStore makes the sink keep its ticket ids, with pending-create
+// markers, in st: a StoreTicketIDs in bucket TicketBucket(name).
+func WithStore(st Store) Option {
+	return func(s *Sink) { s.ids = NewStoreTicketIDs(st, s.name) }
 }
 
 // WithHTTPClient replaces the HTTP client (tests, proxies, TLS settings).
@@ -214,7 +234,9 @@ func (s *Sink) apply(ctx context.Context, key string, ch *correlator.Change) err
 		return err
 	}
 	for attempt := 0; ; attempt++ {
-		id, remembered, err := s.ensureTicket(ctx, key, ch)
+		// After a remembered ticket turned out gone, search even with
+		// markers: another ticket may hold the key.
+		id, remembered, err := s.ensureTicket(ctx, key, ch, attempt > 0)
 		if err != nil {
 			return err
 		}
@@ -282,8 +304,10 @@ func (s *Sink) rtPriority(p int) int {
 
 // ensureTicket returns key's ticket: remembered, found by the custom field,
 // or created. remembered is true when the id came from the TicketIDs
-// store without asking RT.
-func (s *Sink) ensureTicket(ctx context.Context, key string, ch *correlator.Change) (id int, remembered bool, err error) {
+// store without asking RT. When the TicketIDs is a CreateMarker, RT is
+// searched only if a create for key was started before (or search is
+// set); otherwise always.
+func (s *Sink) ensureTicket(ctx context.Context, key string, ch *correlator.Change, search bool) (id int, remembered bool, err error) {
 	id, ok, err := s.ids.Get(key)
 	if err != nil {
 		return 0, false, &errStore{err}
@@ -291,12 +315,27 @@ func (s *Sink) ensureTicket(ctx context.Context, key string, ch *correlator.Chan
 	if ok {
 		return id, true, nil
 	}
-	id, err = s.findTicket(ctx, key)
-	if err != nil {
-		return 0, false, err
+	marker, marks := s.ids.(CreateMarker)
+	if !marks {
+		search = true
+	} else {
+		// The marker is committed before anything is sent, so a create
+		// whose answer is lost is always known as one.
+		wasPending, err := marker.MarkCreating(key)
+		if err != nil {
+			return 0, false, &errStore{err}
+		}
+		search = search || wasPending
+	}
+	if search {
+		if id, err = s.findTicket(ctx, key); err != nil {
+			return 0, false, err
+		}
 	}
 	if id == 0 {
-		if id, err = s.createTicket(ctx, key, ch); err != nil {
+		// Without markers every create is checked: it is what keeps the
+		// next search from missing the ticket.
+		if id, err = s.createTicket(ctx, key, ch, !marks || !s.created.Load()); err != nil {
 			return 0, false, err
 		}
 	}
@@ -333,9 +372,10 @@ func quoteTicketSQL(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s)
 }
 
-// createTicket creates key's ticket from the change's snapshot and checks
-// that the custom field search finds it.
-func (s *Sink) createTicket(ctx context.Context, key string, ch *correlator.Change) (int, error) {
+// createTicket creates key's ticket from the change's snapshot and, when
+// check is set, checks that the custom field search finds it (it returns
+// the oldest ticket found).
+func (s *Sink) createTicket(ctx context.Context, key string, ch *correlator.Change, check bool) (int, error) {
 	body := map[string]any{
 		"Queue":        s.queue,
 		"ContentType":  "text/plain",
@@ -358,6 +398,9 @@ func (s *Sink) createTicket(ctx context.Context, key string, ch *correlator.Chan
 		return 0, errors.New("create ticket: answer without a ticket id")
 	}
 	id := int(created.ID)
+	if !check {
+		return id, nil
+	}
 	found, err := s.findTicket(ctx, key)
 	switch {
 	case err != nil:
@@ -367,5 +410,6 @@ func (s *Sink) createTicket(ctx context.Context, key string, ch *correlator.Chan
 	case found == 0:
 		return 0, fmt.Errorf("created ticket %d, but the search CF.{%s} does not find it: is the custom field applied to queue %q?", id, s.cf, s.queue)
 	}
+	s.created.Store(true)
 	return found, nil
 }

@@ -35,7 +35,11 @@
 //	    "parent": "inc-...", "children": ["inc-..."], // when set
 //	    "revision": 1                // +1 with every change of the incident
 //	  },
-//	  "previous_priority": 3         // only on priority_changed
+//	  "previous_priority": 3,        // only on priority_changed
+//	  "detail": "response",          // when set: the SLA clock of sla_*, the group
+//	                                 // escalated to; on an updated that stands for
+//	                                 // several, "... (3 updates coalesced)"
+//	  "seq": 1234                    // the change's place in the durable outbox, when set
 //	}
 //
 // A receiver must ignore fields it does not know: fields may be added within

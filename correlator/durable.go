@@ -1,0 +1,509 @@
+package correlator
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/corrd/corrd/correlator/store"
+)
+
+// Durability. With a Committer (the daemon's state store) the engine keeps
+// every group (its incidents, threshold window, SLA and escalation
+// deadlines) and every change it emits in the store:
+//
+//   - at the end of each processing step (a batch of events, a note from
+//     another shard, a timer, an API call) a shard encodes the groups the
+//     step changed and the changes it emitted into one commit request;
+//   - one committer goroutine writes the requests that queued up meanwhile
+//     in one transaction (a group commit), then publishes the changes, each
+//     with its outbox sequence number, and releases the callers waiting on
+//     them (SubmitStored, Ack, Wait);
+//   - the changes stay in the outbox bucket until every sink reported it
+//     finished with them (Done), so a restarted daemon resumes delivery.
+//
+// Repeats of a signal inside the dedup window (counters only) are written
+// with the group's next change, or at stop.
+
+// Committer is a Persister that also applies batches of writes atomically.
+type Committer interface {
+	Persister
+	Commit(ops []store.Op) error
+}
+
+// The buckets of the durable engine state.
+const (
+	bucketGroups     = "groups"
+	bucketRecur      = "recurrence"
+	bucketOutbox     = "outbox"
+	bucketOutboxDone = "outbox_done"
+	bucketEngine     = "engine"
+	keyOutboxSeq     = "outbox_seq"
+)
+
+// maxCommitRequests bounds the requests one transaction takes.
+const maxCommitRequests = 512
+
+// waiter is released when every shard step holding part of a batch is
+// committed.
+type waiter struct {
+	pending atomic.Int32
+	done    chan struct{}
+}
+
+func newWaiter(n int) *waiter {
+	w := &waiter{done: make(chan struct{})}
+	w.pending.Store(int32(n))
+	return w
+}
+
+func (w *waiter) release() {
+	if w.pending.Add(-1) == 0 {
+		close(w.done)
+	}
+}
+
+// commitReq is what one shard step hands the committer.
+type commitReq struct {
+	ops        []store.Op
+	changes    []Change
+	changeData [][]byte
+	waiters    []*waiter
+	// sync, when set, is closed once the request is committed.
+	sync chan struct{}
+}
+
+// stepBuf collects what a shard step changed.
+type stepBuf struct {
+	groups  map[uint64]struct{}
+	recur   map[uint64]struct{}
+	ops     []store.Op
+	changes []Change
+	waiters []*waiter
+}
+
+func (b *stepBuf) empty() bool {
+	return len(b.groups) == 0 && len(b.recur) == 0 && len(b.ops) == 0 && len(b.changes) == 0 && len(b.waiters) == 0
+}
+
+// durableState is the engine's side of durability.
+type durableState struct {
+	on      bool
+	st      Committer
+	commits chan *commitReq
+	// seq is the last outbox sequence number given out; the committer
+	// goroutine owns it.
+	seq uint64
+
+	// Done reports from the sinks, written with the next commit.
+	doneMu   sync.Mutex
+	doneOps  []store.Op
+	doneBy   map[uint64][]string
+	doneWake chan struct{}
+
+	// pending are the changes left in the outbox by the previous run, for
+	// the daemon to hand back to the sinks.
+	pending []PendingChange
+}
+
+// PendingChange is a change the previous run committed but not every sink
+// finished.
+type PendingChange struct {
+	Change Change
+	// Done lists the sinks that had finished it.
+	Done []string
+}
+
+// Durable reports whether the engine keeps its state in a store.
+func (e *Engine) Durable() bool { return e.dur.on }
+
+// hashKey is the store key of a group hash: big-endian, so keys sort.
+func hashKey(h uint64) string {
+	return string(binary.BigEndian.AppendUint64(nil, h))
+}
+
+func seqKey(seq uint64) string { return hashKey(seq) }
+
+// markGroup records that the step changed the group of hash h.
+func (s *shard) markGroup(h uint64) {
+	if !s.e.dur.on {
+		return
+	}
+	if s.step.groups == nil {
+		s.step.groups = map[uint64]struct{}{}
+	}
+	s.step.groups[h] = struct{}{}
+}
+
+// markRecur records that the step changed the recurrence of hash h.
+func (s *shard) markRecur(h uint64) {
+	if !s.e.dur.on {
+		return
+	}
+	if s.step.recur == nil {
+		s.step.recur = map[uint64]struct{}{}
+	}
+	s.step.recur[h] = struct{}{}
+}
+
+// publish hands a change on: at once without a store, after the step's
+// commit with one.
+func (s *shard) publish(c Change) {
+	if s.e.dur.on {
+		s.step.changes = append(s.step.changes, c)
+		return
+	}
+	if s.e.pub != nil {
+		s.e.pub.Publish(c)
+	}
+}
+
+// putRecord writes one record with the step (durable) or at once.
+func (s *shard) putRecord(bucket, key string, v any) {
+	if !s.e.dur.on {
+		_ = s.e.persist(bucket, key, v)
+		return
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		s.e.m.persistErrors.Inc()
+		s.e.log.Error().Err(err).Str("bucket", bucket).Str("key", key).Msg("encode record")
+		return
+	}
+	s.step.ops = append(s.step.ops, store.Op{Bucket: bucket, Key: key, Value: data})
+}
+
+// endStep turns what the step changed into a commit request and queues it.
+// The caller holds s.mu, so that requests of one shard queue in step order.
+// It returns the request (nil when there was nothing to write).
+func (s *shard) endStep(sync bool) *commitReq {
+	if !s.e.dur.on {
+		return nil
+	}
+	b := &s.step
+	if b.empty() && !sync {
+		return nil
+	}
+	req := &commitReq{ops: b.ops, changes: b.changes, waiters: b.waiters}
+	if sync {
+		req.sync = make(chan struct{})
+	}
+	for h := range b.groups {
+		key := hashKey(h)
+		g := s.groups[h]
+		if g == nil {
+			req.ops = append(req.ops, store.Op{Bucket: bucketGroups, Key: key})
+			continue
+		}
+		data, err := encodeGroup(g)
+		if err != nil {
+			s.e.m.persistErrors.Inc()
+			s.e.log.Error().Err(err).Str("group", g.key).Str("rule", g.rule.Name).Msg("encode group")
+			continue
+		}
+		req.ops = append(req.ops, store.Op{Bucket: bucketGroups, Key: key, Value: data})
+	}
+	for h := range b.recur {
+		key := hashKey(h)
+		r := s.recur[h]
+		if r == nil {
+			req.ops = append(req.ops, store.Op{Bucket: bucketRecur, Key: key})
+			continue
+		}
+		data, err := encodeRecurrence(r)
+		if err != nil {
+			s.e.m.persistErrors.Inc()
+			continue
+		}
+		req.ops = append(req.ops, store.Op{Bucket: bucketRecur, Key: key, Value: data})
+	}
+	req.changeData = make([][]byte, len(req.changes))
+	for i := range req.changes {
+		data, err := json.Marshal(&req.changes[i])
+		if err != nil {
+			// A change always encodes; should it not, it is still
+			// delivered, only not kept across a restart.
+			s.e.m.persistErrors.Inc()
+			s.e.log.Error().Err(err).Str("incident", req.changes[i].Incident.ID).Msg("encode change")
+		}
+		req.changeData[i] = data
+	}
+	clear(b.groups)
+	clear(b.recur)
+	b.ops, b.changes, b.waiters = nil, nil, nil
+	s.e.dur.commits <- req
+	return req
+}
+
+// Done implements outputs.Outbox: sink finished the change seq (delivered,
+// dead-lettered or superseded); last when no other sink still holds it.
+// The record is written with the next commit.
+func (e *Engine) Done(seq uint64, sink string, last bool) {
+	if !e.dur.on || seq == 0 {
+		return
+	}
+	d := &e.dur
+	d.doneMu.Lock()
+	key := seqKey(seq)
+	if last {
+		delete(d.doneBy, seq)
+		d.doneOps = append(d.doneOps,
+			store.Op{Bucket: bucketOutbox, Key: key},
+			store.Op{Bucket: bucketOutboxDone, Key: key})
+	} else {
+		if d.doneBy == nil {
+			d.doneBy = map[uint64][]string{}
+		}
+		d.doneBy[seq] = append(d.doneBy[seq], sink)
+		data, _ := json.Marshal(d.doneBy[seq])
+		d.doneOps = append(d.doneOps, store.Op{Bucket: bucketOutboxDone, Key: key, Value: data})
+	}
+	d.doneMu.Unlock()
+	select {
+	case d.doneWake <- struct{}{}:
+	default:
+	}
+}
+
+// PendingChanges returns, in order, the changes the previous run committed
+// that some sink had not finished. The daemon hands them back to the
+// outputs before starting delivery.
+func (e *Engine) PendingChanges() []PendingChange { return e.dur.pending }
+
+// commitLoop writes commit requests until stop is closed and the queue is
+// empty.
+func (e *Engine) commitLoop(stop <-chan struct{}) {
+	d := &e.dur
+	var reqs []*commitReq
+	for {
+		reqs = reqs[:0]
+		select {
+		case r := <-d.commits:
+			reqs = append(reqs, r)
+		case <-d.doneWake:
+		case <-stop:
+			for {
+				select {
+				case r := <-d.commits:
+					reqs = append(reqs, r)
+					continue
+				default:
+				}
+				break
+			}
+			e.commit(reqs)
+			return
+		}
+	more:
+		for len(reqs) < maxCommitRequests {
+			select {
+			case r := <-d.commits:
+				reqs = append(reqs, r)
+			default:
+				break more
+			}
+		}
+		e.commit(reqs)
+	}
+}
+
+// commit writes reqs and the pending Done reports in one transaction,
+// retrying until the store takes it; then it publishes the changes and
+// releases the waiters.
+func (e *Engine) commit(reqs []*commitReq) {
+	d := &e.dur
+	var ops []store.Op
+	nchanges := 0
+	for _, r := range reqs {
+		ops = append(ops, r.ops...)
+		nchanges += len(r.changes)
+	}
+	changes := make([]Change, 0, nchanges)
+	for _, r := range reqs {
+		for i := range r.changes {
+			d.seq++
+			c := r.changes[i]
+			c.Seq = d.seq
+			changes = append(changes, c)
+			if r.changeData[i] != nil {
+				ops = append(ops, store.Op{Bucket: bucketOutbox, Key: seqKey(d.seq), Value: r.changeData[i]})
+			}
+		}
+	}
+	if nchanges > 0 {
+		ops = append(ops, store.Op{Bucket: bucketEngine, Key: keyOutboxSeq, Value: binary.BigEndian.AppendUint64(nil, d.seq)})
+	}
+	d.doneMu.Lock()
+	ops = append(ops, d.doneOps...)
+	d.doneOps = nil
+	d.doneMu.Unlock()
+	if len(ops) > 0 {
+		bytes := 0
+		for i := range ops {
+			bytes += len(ops[i].Key) + len(ops[i].Value)
+		}
+		for attempt := 1; ; attempt++ {
+			start := time.Now()
+			err := d.st.Commit(ops)
+			e.m.commitSeconds.Observe(time.Since(start).Seconds())
+			if err == nil {
+				e.m.commitOps.Observe(float64(len(ops)))
+				e.m.commitBytes.Add(float64(bytes))
+				break
+			}
+			e.m.commitErrors.Inc()
+			wait := min(100*time.Millisecond<<min(attempt-1, 6), 5*time.Second)
+			e.log.Error().Err(err).Int("attempt", attempt).Dur("retry_in", wait).
+				Msg("state commit failed; holding the batch and retrying (sources get 503 meanwhile)")
+			time.Sleep(wait)
+		}
+	}
+	if e.pub != nil {
+		for i := range changes {
+			e.pub.Publish(changes[i])
+		}
+	}
+	for _, r := range reqs {
+		for _, w := range r.waiters {
+			w.release()
+		}
+		if r.sync != nil {
+			close(r.sync)
+		}
+	}
+}
+
+// restoreState loads the groups, recurrences and outbox of the previous
+// run into the shards.
+func (e *Engine) restoreState(c Committer) error {
+	start := time.Now()
+	d := &e.dur
+	d.on, d.st = true, c
+	d.commits = make(chan *commitReq, 4096)
+	d.doneWake = make(chan struct{}, 1)
+	set := e.rules.Load().set
+	now := time.Now()
+	var errs []error
+	groups, skipped := 0, 0
+	errs = append(errs, c.Load(bucketGroups, func(key string, data []byte) error {
+		if len(key) != 8 {
+			return nil
+		}
+		h := binary.BigEndian.Uint64([]byte(key))
+		s := e.shards[e.shardOf(h)]
+		g, err := s.decodeGroup(data, set)
+		if err != nil {
+			skipped++
+			if errors.Is(err, errRuleGone) {
+				e.log.Warn().Err(err).Msg("stored group skipped: its rule is no longer configured")
+			} else {
+				e.m.persistErrors.Inc()
+				e.log.Error().Err(err).Msg("stored group skipped: unreadable")
+			}
+			return nil
+		}
+		s.install(g, now)
+		groups++
+		return nil
+	}))
+	errs = append(errs, c.Load(bucketRecur, func(key string, data []byte) error {
+		if len(key) != 8 {
+			return nil
+		}
+		h := binary.BigEndian.Uint64([]byte(key))
+		r, err := decodeRecurrence(data)
+		if err != nil {
+			e.log.Error().Err(err).Msg("stored recurrence skipped")
+			return nil
+		}
+		e.shards[e.shardOf(h)].recur[h] = r
+		return nil
+	}))
+	errs = append(errs, c.Load(bucketEngine, func(key string, data []byte) error {
+		if key == keyOutboxSeq && len(data) == 8 {
+			d.seq = max(d.seq, binary.BigEndian.Uint64(data))
+		}
+		return nil
+	}))
+	doneBy := map[uint64][]string{}
+	errs = append(errs, c.Load(bucketOutboxDone, func(key string, data []byte) error {
+		if len(key) != 8 {
+			return nil
+		}
+		var sinks []string
+		if err := json.Unmarshal(data, &sinks); err != nil {
+			return nil
+		}
+		doneBy[binary.BigEndian.Uint64([]byte(key))] = sinks
+		return nil
+	}))
+	errs = append(errs, c.Load(bucketOutbox, func(key string, data []byte) error {
+		if len(key) != 8 {
+			return nil
+		}
+		seq := binary.BigEndian.Uint64([]byte(key))
+		d.seq = max(d.seq, seq)
+		var ch Change
+		if err := json.Unmarshal(data, &ch); err != nil {
+			e.m.persistErrors.Inc()
+			e.log.Error().Err(err).Uint64("seq", seq).Msg("stored change unreadable; dropped from the outbox")
+			return nil
+		}
+		ch.Seq = seq
+		d.pending = append(d.pending, PendingChange{Change: ch, Done: doneBy[seq]})
+		return nil
+	}))
+	sort.Slice(d.pending, func(i, j int) bool { return d.pending[i].Change.Seq < d.pending[j].Change.Seq })
+	d.doneBy = doneBy
+	took := time.Since(start)
+	e.m.recoverySeconds.Set(took.Seconds())
+	e.log.Info().Int("groups", groups).Int("skipped", skipped).Int("outbox", len(d.pending)).
+		Dur("took", took).Msg("state restored")
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	return nil
+}
+
+// persistTouched writes the groups whose only change since their last
+// write was a repeat's counters: at stop.
+func (s *shard) persistTouched() *commitReq {
+	if !s.e.dur.on {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h := range s.touched {
+		s.markGroup(h)
+	}
+	clear(s.touched)
+	return s.endStep(true)
+}
+
+// CommitDone writes the Done reports that came in after Run returned (the
+// outputs flush their queues after the engine stopped). The daemon calls
+// it after closing the outputs and before closing the store; reports it
+// cannot write only cost a repeat delivery after the next start.
+func (e *Engine) CommitDone() error {
+	d := &e.dur
+	if !d.on {
+		return nil
+	}
+	d.doneMu.Lock()
+	ops := d.doneOps
+	d.doneOps = nil
+	d.doneMu.Unlock()
+	if len(ops) == 0 {
+		return nil
+	}
+	if err := d.st.Commit(ops); err != nil {
+		e.m.commitErrors.Inc()
+		return fmt.Errorf("store delivery reports: %w", err)
+	}
+	return nil
+}
