@@ -39,6 +39,8 @@ type Committer interface {
 // The buckets of the durable engine state.
 const (
 	bucketGroups     = "groups"
+	bucketSignals    = "signals"
+	bucketTimeline   = "timeline"
 	bucketRecur      = "recurrence"
 	bucketOutbox     = "outbox"
 	bucketOutboxDone = "outbox_done"
@@ -81,6 +83,7 @@ type commitReq struct {
 // stepBuf collects what a shard step changed.
 type stepBuf struct {
 	groups  map[uint64]struct{}
+	sigs    map[*sigState]*incState
 	recur   map[uint64]struct{}
 	ops     []store.Op
 	changes []Change
@@ -88,7 +91,7 @@ type stepBuf struct {
 }
 
 func (b *stepBuf) empty() bool {
-	return len(b.groups) == 0 && len(b.recur) == 0 && len(b.ops) == 0 && len(b.changes) == 0 && len(b.waiters) == 0
+	return len(b.groups) == 0 && len(b.sigs) == 0 && len(b.recur) == 0 && len(b.ops) == 0 && len(b.changes) == 0 && len(b.waiters) == 0
 }
 
 // durableState is the engine's side of durability.
@@ -99,6 +102,9 @@ type durableState struct {
 	// seq is the last outbox sequence number given out; the committer
 	// goroutine owns it.
 	seq uint64
+	// busy is set while the committer writes: shard steps then hold
+	// their changes back, to hand them in together when it is done.
+	busy atomic.Bool
 
 	// Done reports from the sinks, written with the next commit.
 	doneMu   sync.Mutex
@@ -138,6 +144,46 @@ func (s *shard) markGroup(h uint64) {
 		s.step.groups = map[uint64]struct{}{}
 	}
 	s.step.groups[h] = struct{}{}
+}
+
+// markSig records that the step changed (or added) signal sig of inc.
+func (s *shard) markSig(inc *incState, sig *sigState) {
+	if !s.e.dur.on {
+		return
+	}
+	if s.step.sigs == nil {
+		s.step.sigs = map[*sigState]*incState{}
+	}
+	s.step.sigs[sig] = inc
+}
+
+// putTimeline writes timeline entry i of inc (entries never change).
+func (s *shard) putTimeline(inc *incState, i int) {
+	if !s.e.dur.on {
+		return
+	}
+	data, err := json.Marshal(&inc.timeline[i])
+	if err != nil {
+		s.e.m.persistErrors.Inc()
+		return
+	}
+	s.step.ops = append(s.step.ops, store.Op{Bucket: bucketTimeline, Key: sigKey(inc.id, i), Value: data})
+}
+
+// dropSignals deletes the signal and timeline records of a closed
+// incident.
+func (s *shard) dropSignals(inc *incState) {
+	if !s.e.dur.on {
+		return
+	}
+	for i := range inc.timeline {
+		s.step.ops = append(s.step.ops, store.Op{Bucket: bucketTimeline, Key: sigKey(inc.id, i)})
+	}
+	for _, sig := range inc.order {
+		s.step.ops = append(s.step.ops, store.Op{Bucket: bucketSignals, Key: sigKey(inc.id, sig.idx)})
+		delete(s.step.sigs, sig)
+		delete(s.touchedSigs, sig)
+	}
 }
 
 // markRecur records that the step changed the recurrence of hash h.
@@ -189,6 +235,17 @@ func (s *shard) endStep(sync bool) *commitReq {
 	if b.empty() && !sync {
 		return nil
 	}
+	if !sync {
+		// While the committer writes, keep accumulating: a group changed
+		// by several steps is then encoded once. The flag is set before
+		// busy is read, and the committer clears busy before it reads the
+		// flags, so a held-back step is always handed in.
+		s.flushWanted.Store(true)
+		if s.e.dur.busy.Load() {
+			return nil
+		}
+	}
+	s.flushWanted.Store(false)
 	req := &commitReq{ops: b.ops, changes: b.changes, waiters: b.waiters}
 	if sync {
 		req.sync = make(chan struct{})
@@ -200,13 +257,24 @@ func (s *shard) endStep(sync bool) *commitReq {
 			req.ops = append(req.ops, store.Op{Bucket: bucketGroups, Key: key})
 			continue
 		}
-		data, err := encodeGroup(g)
+		data, err := encodeGroupState(g)
 		if err != nil {
 			s.e.m.persistErrors.Inc()
 			s.e.log.Error().Err(err).Str("group", g.key).Str("rule", g.rule.Name).Msg("encode group")
 			continue
 		}
 		req.ops = append(req.ops, store.Op{Bucket: bucketGroups, Key: key, Value: data})
+	}
+	for sig, inc := range b.sigs {
+		if inc.status == StatusClosed {
+			continue // its records were deleted with it
+		}
+		data, err := encodeSig(sig)
+		if err != nil {
+			s.e.m.persistErrors.Inc()
+			continue
+		}
+		req.ops = append(req.ops, store.Op{Bucket: bucketSignals, Key: sigKey(inc.id, sig.idx), Value: data})
 	}
 	for h := range b.recur {
 		key := hashKey(h)
@@ -234,6 +302,7 @@ func (s *shard) endStep(sync bool) *commitReq {
 		req.changeData[i] = data
 	}
 	clear(b.groups)
+	clear(b.sigs)
 	clear(b.recur)
 	b.ops, b.changes, b.waiters = nil, nil, nil
 	s.e.dur.commits <- req
@@ -280,6 +349,18 @@ func (e *Engine) PendingChanges() []PendingChange { return e.dur.pending }
 func (e *Engine) commitLoop(stop <-chan struct{}) {
 	d := &e.dur
 	var reqs []*commitReq
+	commit := func() {
+		d.busy.Store(true)
+		e.commit(reqs)
+		d.busy.Store(false)
+		// Shards that held their steps back while the store was busy
+		// hand them in now: one encoding per changed group per commit.
+		for _, s := range e.shards {
+			if s.flushWanted.Load() {
+				s.post(note{kind: noteFlush})
+			}
+		}
+	}
 	for {
 		reqs = reqs[:0]
 		select {
@@ -296,7 +377,7 @@ func (e *Engine) commitLoop(stop <-chan struct{}) {
 				}
 				break
 			}
-			e.commit(reqs)
+			commit()
 			return
 		}
 	more:
@@ -308,7 +389,7 @@ func (e *Engine) commitLoop(stop <-chan struct{}) {
 				break more
 			}
 		}
-		e.commit(reqs)
+		commit()
 	}
 }
 
@@ -389,6 +470,56 @@ func (e *Engine) restoreState(c Committer) error {
 	set := e.rules.Load().set
 	now := time.Now()
 	var errs []error
+	// Signals first, by incident: keys are the incident id and the
+	// signal's place, so they come in order.
+	byIncident := func(bucket string) map[string][][]byte {
+		out := map[string][][]byte{}
+		errs = append(errs, c.Load(bucket, func(key string, data []byte) error {
+			if len(key) < 5 {
+				return nil
+			}
+			id := key[:len(key)-4]
+			out[id] = append(out[id], append([]byte(nil), data...))
+			return nil
+		}))
+		return out
+	}
+	sigs, timelines := byIncident(bucketSignals), byIncident(bucketTimeline)
+	attach := func(g *group) error {
+		each := func(inc *incState) error {
+			if data, ok := timelines[inc.id]; ok {
+				delete(timelines, inc.id)
+				if len(inc.timeline) == 0 {
+					if err := attachTimeline(inc, data); err != nil {
+						return err
+					}
+				}
+			}
+			if data, ok := sigs[inc.id]; ok {
+				delete(sigs, inc.id)
+				if len(inc.order) == 0 {
+					return attachSignals(inc, data)
+				}
+			}
+			return nil
+		}
+		for _, inc := range g.open {
+			if err := each(inc); err != nil {
+				return err
+			}
+		}
+		if g.lastResolved != nil {
+			if err := each(g.lastResolved); err != nil {
+				return err
+			}
+		}
+		for _, inc := range g.closing {
+			if err := each(inc); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	groups, skipped := 0, 0
 	errs = append(errs, c.Load(bucketGroups, func(key string, data []byte) error {
 		if len(key) != 8 {
@@ -397,6 +528,9 @@ func (e *Engine) restoreState(c Committer) error {
 		h := binary.BigEndian.Uint64([]byte(key))
 		s := e.shards[e.shardOf(h)]
 		g, err := s.decodeGroup(data, set)
+		if err == nil {
+			err = attach(g)
+		}
 		if err != nil {
 			skipped++
 			if errors.Is(err, errRuleGone) {
@@ -459,6 +593,25 @@ func (e *Engine) restoreState(c Committer) error {
 		return nil
 	}))
 	sort.Slice(d.pending, func(i, j int) bool { return d.pending[i].Change.Seq < d.pending[j].Change.Seq })
+	// Signals of incidents no group holds (their group was skipped, or a
+	// crash came between an incident's close and its signals' delete
+	// ... which one transaction prevents; skipped groups are the case).
+	var orphans []store.Op
+	for id, data := range sigs {
+		for i := range data {
+			orphans = append(orphans, store.Op{Bucket: bucketSignals, Key: sigKey(id, i)})
+		}
+	}
+	for id, data := range timelines {
+		for i := range data {
+			orphans = append(orphans, store.Op{Bucket: bucketTimeline, Key: sigKey(id, i)})
+		}
+	}
+	if len(orphans) > 0 && skipped == 0 {
+		if err := c.Commit(orphans); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	d.doneBy = doneBy
 	took := time.Since(start)
 	e.m.recoverySeconds.Set(took.Seconds())
@@ -481,7 +634,11 @@ func (s *shard) persistTouched() *commitReq {
 	for h := range s.touched {
 		s.markGroup(h)
 	}
+	for sig, inc := range s.touchedSigs {
+		s.markSig(inc, sig)
+	}
 	clear(s.touched)
+	clear(s.touchedSigs)
 	return s.endStep(true)
 }
 

@@ -1,6 +1,7 @@
 package correlator
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -243,7 +244,16 @@ type incRec struct {
 
 // encodeGroup serialises g with its open incidents, its resolved ones
 // waiting to close, its threshold window and its rollup bookkeeping.
-func encodeGroup(g *group) ([]byte, error) {
+func encodeGroup(g *group) ([]byte, error) { return encodeGroupRec(g, true) }
+
+// encodeGroupState is encodeGroup without the incidents' signals and
+// timelines: the durable engine writes each signal as its own record
+// (encodeSig) when it changes and each timeline entry when it is added,
+// so a group of a thousand signals is not rewritten whole for every new
+// one.
+func encodeGroupState(g *group) ([]byte, error) { return encodeGroupRec(g, false) }
+
+func encodeGroupRec(g *group, withSignals bool) ([]byte, error) {
 	if g == nil || g.rule == nil {
 		return nil, errors.New("encode group: no group or no rule")
 	}
@@ -259,17 +269,17 @@ func encodeGroup(g *group) ([]byte, error) {
 	if g.open != nil {
 		rec.Open = make([]*incRec, len(g.open))
 		for i, inc := range g.open {
-			rec.Open[i] = toIncRec(inc)
+			rec.Open[i] = toIncRec(inc, withSignals)
 		}
 	}
 	if g.lastResolved != nil {
-		rec.Last = toIncRec(g.lastResolved)
+		rec.Last = toIncRec(g.lastResolved, withSignals)
 	}
 	for _, inc := range g.closing {
 		if inc == nil || inc == g.lastResolved || inc.g != g {
 			continue
 		}
-		rec.Closing = append(rec.Closing, toIncRec(inc))
+		rec.Closing = append(rec.Closing, toIncRec(inc, withSignals))
 	}
 	if p := g.pending; p != nil {
 		rec.Pending = &pendRec{}
@@ -293,6 +303,67 @@ func encodeGroup(g *group) ([]byte, error) {
 	return b, nil
 }
 
+func toSigRec(sg *sigState) sigRec {
+	return sigRec{
+		FP: sg.fp, Kind: sg.kind, Source: sg.source,
+		Labels: toLbls(sg.labels), Annotations: toLbls(sg.annotations),
+		Severity: uint8(sg.severity), Status: uint8(sg.status),
+		StartsAt: sg.startsAt, LastSeen: sg.lastSeen, ResolvedAt: sg.resolvedAt,
+		Count: sg.count, Absorbed: sg.absorbed,
+	}
+}
+
+func (sr *sigRec) sig() *sigState {
+	return &sigState{
+		fp: sr.FP, kind: sr.Kind, source: sr.Source,
+		labels: sr.Labels.labels(), annotations: sr.Annotations.labels(),
+		severity: ingest.Severity(sr.Severity), status: ingest.Status(sr.Status),
+		startsAt: sr.StartsAt, lastSeen: sr.LastSeen, resolvedAt: sr.ResolvedAt,
+		count: sr.Count, absorbed: sr.Absorbed,
+	}
+}
+
+// sigKey is the store key of a signal record: its incident's id and its
+// place in the incident's signal order, so that keys load in order.
+func sigKey(incID string, idx int) string {
+	return incID + string(binary.BigEndian.AppendUint32(nil, uint32(idx)))
+}
+
+// encodeSig serialises one signal of an incident, for its own record.
+func encodeSig(sg *sigState) ([]byte, error) {
+	rec := toSigRec(sg)
+	return json.Marshal(&rec)
+}
+
+// attachTimeline gives inc the timeline entries of its records (in key
+// order).
+func attachTimeline(inc *incState, data [][]byte) error {
+	inc.timeline = make([]TimelineEntry, len(data))
+	for i, d := range data {
+		if err := json.Unmarshal(d, &inc.timeline[i]); err != nil {
+			return fmt.Errorf("timeline entry %d of %s: %w", i, inc.id, err)
+		}
+	}
+	return nil
+}
+
+// attachSignals gives inc the signals of its records (in key order).
+func attachSignals(inc *incState, data [][]byte) error {
+	inc.order = make([]*sigState, 0, len(data))
+	inc.signals = make(map[uint64]*sigState, len(data))
+	for i, d := range data {
+		var sr sigRec
+		if err := json.Unmarshal(d, &sr); err != nil {
+			return fmt.Errorf("signal %d of %s: %w", i, inc.id, err)
+		}
+		sg := sr.sig()
+		sg.idx = i
+		inc.order = append(inc.order, sg)
+		inc.signals[sg.fp] = sg
+	}
+	return nil
+}
+
 func toEventRec(ev *ingest.Event) eventRec {
 	return eventRec{
 		Kind: ev.Kind, Source: ev.Source, EventTime: ev.EventTime, ArrivalTime: ev.ArrivalTime,
@@ -309,7 +380,7 @@ func (r *eventRec) event() ingest.Event {
 	}
 }
 
-func toIncRec(inc *incState) *incRec {
+func toIncRec(inc *incState, withSignals bool) *incRec {
 	r := &incRec{
 		ID: inc.id, Status: inc.status,
 		OpenedAt: inc.openedAt, ResolvedAt: inc.resolvedAt, ClosedAt: inc.closedAt,
@@ -330,7 +401,7 @@ func toIncRec(inc *incState) *incRec {
 
 		FirstArrive: inc.firstArrive, KnownErrors: inc.knownErrors, Suspects: inc.suspects, Problem: inc.problem,
 		Previous: inc.previous, ReopenTimes: inc.reopenTimes, Reopens: inc.reopens, Flapping: inc.flapping,
-		StableAt: inc.stableAt, AckedAt: inc.ackedAt, AckedBy: inc.ackedBy, Timeline: inc.timeline,
+		StableAt: inc.stableAt, AckedAt: inc.ackedAt, AckedBy: inc.ackedBy,
 
 		Revision: inc.revision, Announced: inc.announced, AnnounceAt: inc.announceAt, Dirty: inc.dirty,
 		LastEmit: inc.lastEmit, UpdateDue: inc.updateDue, CloseAt: inc.closeAt, QuietAt: inc.quietAt,
@@ -338,16 +409,13 @@ func toIncRec(inc *incState) *incRec {
 	if inc.service != nil {
 		r.Service = inc.service.Name
 	}
-	if inc.order != nil {
+	if withSignals {
+		r.Timeline = inc.timeline
+	}
+	if inc.order != nil && withSignals {
 		r.Signals = make([]sigRec, len(inc.order))
 		for i, sg := range inc.order {
-			r.Signals[i] = sigRec{
-				FP: sg.fp, Kind: sg.kind, Source: sg.source,
-				Labels: toLbls(sg.labels), Annotations: toLbls(sg.annotations),
-				Severity: uint8(sg.severity), Status: uint8(sg.status),
-				StartsAt: sg.startsAt, LastSeen: sg.lastSeen, ResolvedAt: sg.resolvedAt,
-				Count: sg.count, Absorbed: sg.absorbed,
-			}
+			r.Signals[i] = toSigRec(sg)
 		}
 	}
 	if inc.parents != nil {
@@ -522,14 +590,9 @@ func (s *shard) fromIncRec(r *incRec, g *group, set *rules.Set) *incState {
 	inc.signals = make(map[uint64]*sigState, len(r.Signals))
 	if r.Signals != nil {
 		inc.order = make([]*sigState, len(r.Signals))
-		for i, sr := range r.Signals {
-			sg := &sigState{
-				fp: sr.FP, kind: sr.Kind, source: sr.Source,
-				labels: sr.Labels.labels(), annotations: sr.Annotations.labels(),
-				severity: ingest.Severity(sr.Severity), status: ingest.Status(sr.Status),
-				startsAt: sr.StartsAt, lastSeen: sr.LastSeen, resolvedAt: sr.ResolvedAt,
-				count: sr.Count, absorbed: sr.Absorbed,
-			}
+		for i := range r.Signals {
+			sg := r.Signals[i].sig()
+			sg.idx = i
 			inc.order[i] = sg
 			inc.signals[sg.fp] = sg
 		}

@@ -1034,7 +1034,7 @@ func TestDurableCodecCoversEveryField(t *testing.T) {
 		reopens flapping stableAt ackedAt ackedBy timeline revision announced announceAt dirty lastEmit updateDue closeAt quietAt
 		service cal category assignment respDue respWarn resDue resWarn respWarned respBreached resWarned resBreached level levelDue
 		major nextStatus maint maintBy pauseStart paused withheld forwarded lastForwarded maintCheckAt pendingProblem waiting`)
-	check(reflect.TypeOf(sigState{}), "fp kind source labels annotations severity status startsAt lastSeen resolvedAt count absorbed")
+	check(reflect.TypeOf(sigState{}), "fp kind source labels annotations severity status startsAt lastSeen resolvedAt count absorbed idx")
 	check(reflect.TypeOf(pendingWindow{}), "sigs")
 	check(reflect.TypeOf(pendingSig{}), "ev absorbed expires")
 	check(reflect.TypeOf(childRef{}), "id shard at severity first resolved")
@@ -1216,7 +1216,7 @@ func TestDurableCodecEveryFieldRoundTrips(t *testing.T) {
 	e := New(Options{Shards: 2}, set, nil, prometheus.NewRegistry(), zerolog.Nop())
 	s := e.shards[1]
 	rebuilt := map[string]bool{"rule": true, "set": true, "matrix": true, "g": true, "service": true, "cal": true,
-		"signals": true, "parents": true, "pendingProblem": true, "shard": true, "Raw": true}
+		"signals": true, "parents": true, "pendingProblem": true, "shard": true, "Raw": true, "idx": true}
 	f := &filler{}
 	g := &group{}
 	f.fill(reflect.ValueOf(g).Elem(), map[string]bool{"rule": true, "set": true, "open": true, "lastResolved": true, "closing": true})

@@ -177,6 +177,10 @@ type Change struct {
 	// change is committed to the store; 0 when the engine runs without one.
 	// Sinks report delivery by it (see outputs.Outbox).
 	Seq uint64 `json:"seq,omitempty"`
+	// Resumed is set on a change delivered again after a restart: the
+	// previous run may have applied it before it could record so. Sinks
+	// whose operations are not idempotent check before applying it.
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 // Publisher receives the engine's changes. Publish must not block for long:

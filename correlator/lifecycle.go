@@ -81,8 +81,10 @@ func (s *shard) addSignalQuiet(inc *incState, sig *sigState) (fresh []ingest.Lab
 	if len(inc.order) >= maxTrackedSignals {
 		inc.untracked++
 	} else {
+		sig.idx = len(inc.order)
 		inc.signals[sig.fp] = sig
 		inc.order = append(inc.order, sig)
+		s.markSig(inc, sig)
 		if sig.status == ingest.StatusFiring {
 			inc.firing++
 		}
@@ -124,6 +126,7 @@ func (s *shard) updateSignal(inc *incState, sig *sigState, ev *ingest.Event, now
 	sig.lastSeen = ev.ArrivalTime
 	inc.events++
 	inc.lastArrive = now
+	s.markSig(inc, sig)
 	if ev.Status == sig.status {
 		s.scheduleQuiet(inc)
 		return
@@ -233,6 +236,7 @@ func (s *shard) checkIncident(inc *incState, now time.Time) {
 				if sig.status == ingest.StatusFiring {
 					sig.status = ingest.StatusResolved
 					sig.resolvedAt = now
+					s.markSig(inc, sig)
 				}
 			}
 			inc.firing = 0
@@ -285,6 +289,7 @@ func (s *shard) close(inc *incState, now time.Time) {
 	s.emit(inc, ChangeClosed, now, 0)
 	s.observeEnd(inc, "closed", now)
 	delete(s.byID, inc.id)
+	s.dropSignals(inc)
 	s.retainClosed(inc)
 	s.e.m.closed.WithLabelValues(inc.rule.Name).Inc()
 	if inc.g.lastResolved == inc {
@@ -323,6 +328,7 @@ func (s *shard) reopen(inc *incState, ev *ingest.Event, absorbed bool, now time.
 		sig.status = ingest.StatusFiring
 		sig.resolvedAt = time.Time{}
 		sig.severity = ev.Severity
+		s.markSig(inc, sig)
 		inc.events++
 		inc.firing++
 	} else {
@@ -384,6 +390,7 @@ func (s *shard) emitDetail(inc *incState, t ChangeType, now time.Time, prev int,
 			e.Detail = fmt.Sprintf("%d children, %d open", len(inc.children), inc.openKids)
 		}
 		inc.timeline = append(inc.timeline, e)
+		s.putTimeline(inc, len(inc.timeline)-1)
 	}
 	// In maintenance, or before anything was forwarded, a change is only
 	// recorded; a ticket already out still learns of its resolution.

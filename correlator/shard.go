@@ -3,6 +3,7 @@ package correlator
 import (
 	"container/heap"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/corrd/corrd/ingest"
@@ -40,6 +41,9 @@ const (
 	noteChildReopened
 	noteMaintenance
 	noteKnowledge
+	// noteFlush asks the shard to hand in the state changes it held back
+	// while the store was busy.
+	noteFlush
 )
 
 // note is a message between shards: rerouted events and rollup
@@ -99,9 +103,13 @@ type shard struct {
 	step stepBuf
 	// touched are groups whose signal counters changed since their last
 	// write (repeats are written lazily).
-	touched map[uint64]struct{}
+	touched     map[uint64]struct{}
+	touchedSigs map[*sigState]*incState
 	// current is the waiter of the batch or rerouted event being handled.
 	current *waiter
+	// flushWanted: the shard holds back a step's changes until the
+	// committer is free (see endStep).
+	flushWanted atomic.Bool
 }
 
 func newShard(e *Engine, idx int) *shard {
@@ -114,9 +122,10 @@ func newShard(e *Engine, idx int) *shard {
 		byID:   map[string]*incState{},
 		open:   map[uint64]struct{}{},
 
-		closedByID: map[string]int{},
-		recur:      map[uint64]*recurrence{},
-		touched:    map[uint64]struct{}{},
+		closedByID:  map[string]int{},
+		recur:       map[uint64]*recurrence{},
+		touched:     map[uint64]struct{}{},
+		touchedSigs: map[*sigState]*incState{},
 	}
 }
 
@@ -336,6 +345,7 @@ func (s *shard) handle(m *msg, now time.Time) {
 				s.scheduleQuiet(inc)
 				if s.e.dur.on {
 					s.touched[m.hash] = struct{}{}
+					s.touchedSigs[sig] = inc
 				}
 				return
 			}
@@ -389,6 +399,10 @@ func (s *shard) handle(m *msg, now time.Time) {
 				// A resolve repeated after its incident resolved.
 				sig.count++
 				r.events++
+				if s.e.dur.on {
+					s.touched[m.hash] = struct{}{}
+					s.touchedSigs[sig] = r
+				}
 				return
 			}
 		}

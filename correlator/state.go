@@ -191,6 +191,8 @@ type sigState struct {
 	resolvedAt  time.Time
 	count       int64
 	absorbed    bool
+	// idx is the signal's place in its incident's order (its store key).
+	idx int
 }
 
 func newSig(ev *ingest.Event, absorbed bool) *sigState {

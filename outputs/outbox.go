@@ -104,6 +104,8 @@ func (d *Dispatcher) SetOutbox(o Outbox) {
 // before the restart. When no sink remains, the change is reported done at
 // once. Call it before Run, with the stored changes in Seq order.
 func (d *Dispatcher) Resume(change correlator.Change, done []string) {
+	// The previous run may have delivered it without recording so.
+	change.Resumed = true
 	var buf [16]int
 	targets, matched := d.router.route(&change, buf[:0])
 	if !matched {

@@ -59,7 +59,7 @@ func jsonScalar(raw json.RawMessage) string {
 func (s *Sink) comment(ctx context.Context, id int, ch *correlator.Change) error {
 	subject := commentSubject(ch)
 	marker := strconv.Itoa(id) + " " + subject
-	if s.isUnsure(marker) {
+	if ch.Resumed || s.isUnsure(marker) {
 		done, err := s.hasComment(ctx, id, subject)
 		if err != nil {
 			return err

@@ -476,6 +476,34 @@ func TestLostCommentAnswer(t *testing.T) {
 	}
 }
 
+// A change resumed from the outbox after a restart may have been applied
+// by the previous run: its comment is looked up before it is posted, and
+// not posted again when it is there.
+func TestResumedCommentNotPostedTwice(t *testing.T) {
+	f := newFakeRT(t)
+	l := newLifecycle("inc-000000000000000b")
+	updated := l.next(correlator.ChangeUpdated, nil)
+	first := newSink(t, f, nil)
+	deliver(t, first, l.next(correlator.ChangeOpened, nil))
+	deliver(t, first, updated)
+	// The previous run died before recording the delivery: a new sink
+	// (a new process) gets the change again, marked resumed.
+	again := newSink(t, f, nil)
+	resumed := updated
+	resumed.Resumed = true
+	deliver(t, again, resumed)
+	if n := len(f.ticket(1).comments()); n != 1 {
+		t.Errorf("comments = %d; want 1 (the resumed change found its comment)", n)
+	}
+	// A resumed change that did not get through is applied.
+	next := l.next(correlator.ChangeUpdated, nil)
+	next.Resumed = true
+	deliver(t, again, next)
+	if n := len(f.ticket(1).comments()); n != 2 {
+		t.Errorf("comments = %d; want 2", n)
+	}
+}
+
 // httptestDiscard is a ResponseWriter that drops the answer.
 type httptestDiscard struct{}
 
