@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/VictoriaMetrics/fastcache v1.13.0
+	github.com/goccy/go-json v0.12.0
 	github.com/gosnmp/gosnmp v1.47.0
 	github.com/leodido/go-syslog/v4 v4.5.0
 	github.com/prometheus/alertmanager v0.34.2

@@ -2,9 +2,10 @@ package correlator
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -232,10 +233,14 @@ func (s *shard) endStep(sync bool) *commitReq {
 		return nil
 	}
 	b := &s.step
-	if b.empty() && !sync {
+	// A flush the committer asked for is always answered, if only with an
+	// empty request: it waits for it.
+	force := s.forceFlush
+	s.forceFlush = false
+	if b.empty() && !sync && !force {
 		return nil
 	}
-	if !sync {
+	if !sync && !force {
 		// While the committer writes, keep accumulating: a group changed
 		// by several steps is then encoded once. The flag is set before
 		// busy is read, and the committer clears busy before it reads the
@@ -349,20 +354,46 @@ func (e *Engine) PendingChanges() []PendingChange { return e.dur.pending }
 func (e *Engine) commitLoop(stop <-chan struct{}) {
 	d := &e.dur
 	var reqs []*commitReq
+	// asked is how many shards were asked to hand in what they held back
+	// during the last commit; the next commit waits (briefly) for them.
+	asked := 0
 	commit := func() {
 		d.busy.Store(true)
 		e.commit(reqs)
 		d.busy.Store(false)
 		// Shards that held their steps back while the store was busy
 		// hand them in now: one encoding per changed group per commit.
+		asked = 0
 		for _, s := range e.shards {
 			if s.flushWanted.Load() {
 				s.post(note{kind: noteFlush})
+				asked++
 			}
 		}
 	}
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
 	for {
 		reqs = reqs[:0]
+		if asked > 0 {
+			// Wait for the shards asked to flush, so their requests go
+			// into one transaction; a shard that is slow to answer does
+			// not hold the others up for long.
+			gather.Reset(2 * time.Millisecond)
+		collect:
+			for len(reqs) < asked {
+				select {
+				case r := <-d.commits:
+					reqs = append(reqs, r)
+				case <-gather.C:
+					break collect
+				}
+			}
+			gather.Stop()
+			if len(reqs) > 0 {
+				goto more
+			}
+		}
 		select {
 		case r := <-d.commits:
 			reqs = append(reqs, r)
@@ -485,21 +516,16 @@ func (e *Engine) restoreState(c Committer) error {
 		return out
 	}
 	sigs, timelines := byIncident(bucketSignals), byIncident(bucketTimeline)
+	// attach only reads the maps: shards restore in parallel.
 	attach := func(g *group) error {
 		each := func(inc *incState) error {
-			if data, ok := timelines[inc.id]; ok {
-				delete(timelines, inc.id)
-				if len(inc.timeline) == 0 {
-					if err := attachTimeline(inc, data); err != nil {
-						return err
-					}
+			if data, ok := timelines[inc.id]; ok && len(inc.timeline) == 0 {
+				if err := attachTimeline(inc, data); err != nil {
+					return err
 				}
 			}
-			if data, ok := sigs[inc.id]; ok {
-				delete(sigs, inc.id)
-				if len(inc.order) == 0 {
-					return attachSignals(inc, data)
-				}
+			if data, ok := sigs[inc.id]; ok && len(inc.order) == 0 {
+				return attachSignals(inc, data)
 			}
 			return nil
 		}
@@ -520,31 +546,46 @@ func (e *Engine) restoreState(c Committer) error {
 		}
 		return nil
 	}
-	groups, skipped := 0, 0
+	// Group records by shard, then each shard decodes and installs its
+	// own in parallel (decoding is most of a start's time).
+	perShard := make([][][]byte, len(e.shards))
 	errs = append(errs, c.Load(bucketGroups, func(key string, data []byte) error {
 		if len(key) != 8 {
 			return nil
 		}
-		h := binary.BigEndian.Uint64([]byte(key))
-		s := e.shards[e.shardOf(h)]
-		g, err := s.decodeGroup(data, set)
-		if err == nil {
-			err = attach(g)
-		}
-		if err != nil {
-			skipped++
-			if errors.Is(err, errRuleGone) {
-				e.log.Warn().Err(err).Msg("stored group skipped: its rule is no longer configured")
-			} else {
-				e.m.persistErrors.Inc()
-				e.log.Error().Err(err).Msg("stored group skipped: unreadable")
-			}
-			return nil
-		}
-		s.install(g, now)
-		groups++
+		si := e.shardOf(binary.BigEndian.Uint64([]byte(key)))
+		perShard[si] = append(perShard[si], append([]byte(nil), data...))
 		return nil
 	}))
+	// Restoring allocates a lot that lives on: collect less often meanwhile.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	var groups, skipped atomic.Int64
+	var wg sync.WaitGroup
+	for si, records := range perShard {
+		s := e.shards[si]
+		wg.Go(func() {
+			for _, data := range records {
+				g, err := s.decodeGroup(data, set)
+				if err == nil {
+					err = attach(g)
+				}
+				if err != nil {
+					skipped.Add(1)
+					if errors.Is(err, errRuleGone) {
+						e.log.Warn().Err(err).Msg("stored group skipped: its rule is no longer configured")
+					} else {
+						e.m.persistErrors.Inc()
+						e.log.Error().Err(err).Msg("stored group skipped: unreadable")
+					}
+					continue
+				}
+				s.install(g, now)
+				groups.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	perShard = nil
 	errs = append(errs, c.Load(bucketRecur, func(key string, data []byte) error {
 		if len(key) != 8 {
 			return nil
@@ -597,17 +638,29 @@ func (e *Engine) restoreState(c Committer) error {
 	// crash came between an incident's close and its signals' delete
 	// ... which one transaction prevents; skipped groups are the case).
 	var orphans []store.Op
+	held := func(id string) bool {
+		for _, s := range e.shards {
+			if _, ok := s.byID[id]; ok {
+				return true
+			}
+		}
+		return false
+	}
 	for id, data := range sigs {
-		for i := range data {
-			orphans = append(orphans, store.Op{Bucket: bucketSignals, Key: sigKey(id, i)})
+		if !held(id) {
+			for i := range data {
+				orphans = append(orphans, store.Op{Bucket: bucketSignals, Key: sigKey(id, i)})
+			}
 		}
 	}
 	for id, data := range timelines {
-		for i := range data {
-			orphans = append(orphans, store.Op{Bucket: bucketTimeline, Key: sigKey(id, i)})
+		if !held(id) {
+			for i := range data {
+				orphans = append(orphans, store.Op{Bucket: bucketTimeline, Key: sigKey(id, i)})
+			}
 		}
 	}
-	if len(orphans) > 0 && skipped == 0 {
+	if len(orphans) > 0 && skipped.Load() == 0 {
 		if err := c.Commit(orphans); err != nil {
 			errs = append(errs, err)
 		}
@@ -615,7 +668,7 @@ func (e *Engine) restoreState(c Committer) error {
 	d.doneBy = doneBy
 	took := time.Since(start)
 	e.m.recoverySeconds.Set(took.Seconds())
-	e.log.Info().Int("groups", groups).Int("skipped", skipped).Int("outbox", len(d.pending)).
+	e.log.Info().Int64("groups", groups.Load()).Int64("skipped", skipped.Load()).Int("outbox", len(d.pending)).
 		Dur("took", took).Msg("state restored")
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("restore state: %w", err)

@@ -2,9 +2,9 @@ package correlator
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
+	json "github.com/goccy/go-json"
 	"sort"
 	"time"
 

@@ -110,6 +110,9 @@ type shard struct {
 	// flushWanted: the shard holds back a step's changes until the
 	// committer is free (see endStep).
 	flushWanted atomic.Bool
+	// forceFlush: the committer asked for the held-back changes and waits
+	// for them.
+	forceFlush bool
 }
 
 func newShard(e *Engine, idx int) *shard {
@@ -304,6 +307,8 @@ func (s *shard) handleNote(n *note, now time.Time) {
 			s.markGroup(inc.g.hash)
 			s.evalMaintenance(inc, now)
 		}
+	case noteFlush:
+		s.forceFlush = true
 	case noteLinkParent:
 		if inc := s.byID[n.child.id]; inc != nil && inc.parent == "" {
 			s.markGroup(inc.g.hash)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	stdlog "log"
 	"net"
 	"net/http"
@@ -98,6 +99,12 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 	)
 
 	d := &daemon{opts: opts, log: log, cfg: cfg, started: make(chan struct{}), store: st}
+	if st != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "corrd_store_size_bytes",
+			Help: "Size of the state store file (corrd.db).",
+		}, func() float64 { return float64(st.Size()) }))
+	}
 	var outStore outputs.Store
 	if st != nil {
 		outStore = st
@@ -147,6 +154,14 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 	return d, nil
 }
 
+// backup is the state store's hot backup, nil without a store.
+func (d *daemon) backup() func(io.Writer) (int64, error) {
+	if d.store == nil {
+		return nil
+	}
+	return d.store.Backup
+}
+
 // closeStore closes the state store, if one is open.
 func (d *daemon) closeStore() {
 	if d.store == nil {
@@ -176,6 +191,7 @@ func (d *daemon) listen(reg *prometheus.Registry) error {
 		reload:    d.reloader.Reload,
 		log:       webLog,
 		dead:      d.disp,
+		backup:    d.backup(),
 	})
 	if err != nil {
 		return err

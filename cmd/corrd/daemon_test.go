@@ -99,6 +99,26 @@ outputs:
 	if code, body := post("/api/v1/ingest/alertmanager", testAlert); code != http.StatusOK {
 		t.Errorf("webhook: %d %s", code, body)
 	}
+	// A hot backup of the store is a store holding the incident the
+	// alert opened (the webhook answered after its commit).
+	code, body = get("/api/v1/store/backup")
+	backup := t.TempDir()
+	if err := os.WriteFile(filepath.Join(backup, store.FileName), []byte(body), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if bs, err := store.Open(backup); err != nil {
+		t.Errorf("backup (%d, %d bytes) does not open: %v", code, len(body), err)
+	} else {
+		groups := 0
+		_ = bs.Load("groups", func(string, []byte) error { groups++; return nil })
+		bs.Close()
+		if groups != 1 {
+			t.Errorf("backup holds %d groups, want the alert's one", groups)
+		}
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, "corrd_store_size_bytes") {
+		t.Error("metrics lack corrd_store_size_bytes")
+	}
 	if code, body := get("/api/v1/incidents?status=bogus"); code != http.StatusBadRequest {
 		t.Errorf("bad status: %d %s", code, body)
 	}
@@ -146,6 +166,18 @@ outputs:
 	}
 	if _, err := http.Get(base + "/-/healthy"); err == nil {
 		t.Error("server still answering after shutdown")
+	}
+	// Every change reached the sink before the stop, and the sink's
+	// reports were stored: nothing is left in the outbox.
+	if st, err := store.Open(storage); err != nil {
+		t.Errorf("reopen the store: %v", err)
+	} else {
+		left := 0
+		_ = st.Load("outbox", func(string, []byte) error { left++; return nil })
+		st.Close()
+		if left != 0 {
+			t.Errorf("%d changes left in the outbox after a clean stop", left)
+		}
 	}
 
 	// The engine drained, then the outputs flushed.

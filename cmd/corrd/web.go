@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -51,6 +52,9 @@ type webDeps struct {
 	log    zerolog.Logger
 	// dead are the outputs' dead letters; nil leaves their routes out.
 	dead deadLetterStore
+	// backup writes a consistent copy of the state store; nil (no
+	// store) leaves its route out.
+	backup func(w io.Writer) (int64, error)
 }
 
 // newWebHandler builds corrd's HTTP routes.
@@ -114,6 +118,20 @@ func newWebHandler(d webDeps) (http.Handler, error) {
 			{"POST /api/v1/deadletters/{id}/retry", http.HandlerFunc(dl.retry)},
 			{"DELETE /api/v1/deadletters/{id}", http.HandlerFunc(dl.delete)},
 		}...)
+	}
+	if d.backup != nil {
+		routes = append(routes, struct {
+			pattern string
+			h       http.Handler
+		}{"GET /api/v1/store/backup", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Disposition", `attachment; filename="corrd.db"`)
+			if _, err := d.backup(w); err != nil {
+				// The status is out already: the copy is cut short, which
+				// the reader sees as a truncated body.
+				d.log.Error().Err(err).Msg("store backup")
+			}
+		})})
 	}
 	for _, rt := range routes {
 		if err := handle(mux, rt.pattern, rt.h); err != nil {

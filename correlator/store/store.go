@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -205,4 +206,20 @@ func (s *Store) Size() int64 {
 		return nil
 	})
 	return n
+}
+
+// Backup writes a consistent copy of the whole store to w while corrd keeps
+// running (one read transaction): the file a restore puts back as
+// corrd.db. It returns the bytes written.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("store backup: %w", err)
+	}
+	return n, nil
 }
