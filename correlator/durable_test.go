@@ -346,3 +346,35 @@ rules:
 		<-done
 	})
 }
+
+// A change-marker signal's change record is written with the event's
+// commit: a crash right after SubmitStored keeps it.
+func TestChangeMarkerIsStored(t *testing.T) {
+	f, err := rules.ParseFile("marker.yml", []byte(`
+rules:
+  - name: deployments
+    match: ['alertname="FirmwareDeployment"']
+    change:
+      scope: [chain, firmware]
+      id_label: change_id
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Compile([]rules.Named{{Name: "marker.yml", File: f}}, rules.DefaultMatrix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := openDurable(t, t.TempDir(), set, 2)
+	defer d.stop(t)
+	ev := event(map[string]string{"alertname": "FirmwareDeployment", "chain": "ica", "firmware": "7.1.0", "change_id": "CHG-88"}, ingest.StatusFiring)
+	if err := d.e.SubmitStored(context.Background(), []ingest.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	r := openDurable(t, d.crash(t), set, 2)
+	defer r.stop(t)
+	cs := r.e.Changes()
+	if len(cs) != 1 || cs[0].ID != "CHG-88" || cs[0].Scope["firmware"] != "7.1.0" {
+		t.Fatalf("change records after a crash: %+v, want CHG-88", cs)
+	}
+}

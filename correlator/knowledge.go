@@ -153,6 +153,11 @@ func (e *Engine) KnownErrors() []KnownErrorInfo {
 // AddChanges records change records (a record with a known id replaces
 // it) and re-ranks the suspects of open incidents.
 func (e *Engine) AddChanges(recs []ChangeRecord) error {
+	return e.addChanges(recs, e.persist)
+}
+
+// addChanges is AddChanges writing the records with put.
+func (e *Engine) addChanges(recs []ChangeRecord, put func(bucket, key string, v any) error) error {
 	var errs []error
 	for i, c := range recs {
 		p := fmt.Sprintf("changes[%d]", i)
@@ -178,7 +183,7 @@ func (e *Engine) AddChanges(recs []ChangeRecord) error {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
 	for _, c := range recs {
-		if err := e.persist(bucketChanges, c.ID, c); err != nil {
+		if err := put(bucketChanges, c.ID, c); err != nil {
 			return err
 		}
 	}
@@ -370,7 +375,7 @@ func (inc *incState) knowledgeText() string {
 }
 
 // changeFromSignal records or ends the change a marker signal announces.
-func (e *Engine) changeFromSignal(r *rules.Compiled, ev *ingest.Event) {
+func (e *Engine) changeFromSignal(s *shard, r *rules.Compiled, ev *ingest.Event) {
 	m := r.Change
 	get := func(name string) string {
 		if v := ev.Annotations.Get(name); v != "" {
@@ -419,7 +424,16 @@ func (e *Engine) changeFromSignal(r *rules.Compiled, ev *ingest.Event) {
 		e.m.orphans.WithLabelValues(r.Name).Inc()
 		return
 	}
-	if err := e.AddChanges([]ChangeRecord{rec}); err != nil {
+	// The record is written with the shard's step (durable engine): in
+	// the same commit as the event, without a write of its own.
+	put := e.persist
+	if e.dur.on {
+		put = func(bucket, key string, v any) error {
+			s.putRecord(bucket, key, v)
+			return nil
+		}
+	}
+	if err := e.addChanges([]ChangeRecord{rec}, put); err != nil {
 		e.log.Warn().Err(err).Str("rule", r.Name).Msg("change marker signal not recorded")
 		return
 	}

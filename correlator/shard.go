@@ -381,7 +381,7 @@ func (s *shard) handle(m *msg, now time.Time) {
 		}
 	}
 	if m.rule != nil && m.rule.Change != nil {
-		s.e.changeFromSignal(m.rule, ev)
+		s.e.changeFromSignal(s, m.rule, ev)
 		return
 	}
 	s.markGroup(m.hash)
