@@ -56,6 +56,24 @@ func (r lbls) labels() ingest.Labels {
 	return out
 }
 
+// nanos is a time in a record: Unix nanoseconds, 0 for the zero time.
+// Numbers encode and decode several times faster than RFC 3339 text.
+type nanos int64
+
+func tn(t time.Time) nanos {
+	if t.IsZero() {
+		return 0
+	}
+	return nanos(t.UnixNano())
+}
+
+func (n nanos) t() time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(n))
+}
+
 // breadthRec is a breadth set with its values sorted.
 type breadthRec map[string][]string
 
@@ -102,7 +120,7 @@ type groupRec struct {
 	Pending *pendRec   `json:"p,omitzero"`
 	Waiting []childRec `json:"w,omitzero"`
 	Breadth breadthRec `json:"b,omitzero"`
-	CheckAt time.Time  `json:"ca,omitzero"`
+	CheckAt nanos      `json:"ca,omitempty"`
 }
 
 type pendRec struct {
@@ -110,47 +128,47 @@ type pendRec struct {
 }
 
 type pendSigRec struct {
-	Ev       eventRec  `json:"e"`
-	Absorbed bool      `json:"a,omitzero"`
-	Expires  time.Time `json:"x,omitzero"`
+	Ev       eventRec `json:"e"`
+	Absorbed bool     `json:"a,omitempty"`
+	Expires  nanos    `json:"x,omitempty"`
 }
 
 // eventRec is an ingest.Event without Raw (nothing downstream of the
 // window reads it).
 type eventRec struct {
-	Kind        string    `json:"k,omitzero"`
-	Source      string    `json:"s,omitzero"`
-	EventTime   time.Time `json:"et,omitzero"`
-	ArrivalTime time.Time `json:"at,omitzero"`
-	Fingerprint uint64    `json:"fp"`
-	Labels      lbls      `json:"l,omitzero"`
-	Annotations lbls      `json:"an,omitzero"`
-	Severity    uint8     `json:"sv,omitzero"`
-	Status      uint8     `json:"st,omitzero"`
+	Kind        string `json:"k,omitempty"`
+	Source      string `json:"s,omitempty"`
+	EventTime   nanos  `json:"et,omitempty"`
+	ArrivalTime nanos  `json:"at,omitempty"`
+	Fingerprint uint64 `json:"fp"`
+	Labels      lbls   `json:"l,omitzero"`
+	Annotations lbls   `json:"an,omitzero"`
+	Severity    uint8  `json:"sv,omitempty"`
+	Status      uint8  `json:"st,omitempty"`
 }
 
 type childRec struct {
-	ID       string    `json:"i"`
-	Shard    int       `json:"sh,omitzero"`
-	At       time.Time `json:"at,omitzero"`
-	Severity uint8     `json:"sv,omitzero"`
-	First    time.Time `json:"f,omitzero"`
-	Resolved bool      `json:"rs,omitzero"`
+	ID       string `json:"i"`
+	Shard    int    `json:"sh,omitempty"`
+	At       nanos  `json:"at,omitempty"`
+	Severity uint8  `json:"sv,omitempty"`
+	First    nanos  `json:"f,omitempty"`
+	Resolved bool   `json:"rs,omitempty"`
 }
 
 type sigRec struct {
-	FP          uint64    `json:"fp"`
-	Kind        string    `json:"k,omitzero"`
-	Source      string    `json:"s,omitzero"`
-	Labels      lbls      `json:"l,omitzero"`
-	Annotations lbls      `json:"an,omitzero"`
-	Severity    uint8     `json:"sv,omitzero"`
-	Status      uint8     `json:"st,omitzero"`
-	StartsAt    time.Time `json:"sa,omitzero"`
-	LastSeen    time.Time `json:"ls,omitzero"`
-	ResolvedAt  time.Time `json:"ra,omitzero"`
-	Count       int64     `json:"n,omitzero"`
-	Absorbed    bool      `json:"ab,omitzero"`
+	FP          uint64 `json:"fp"`
+	Kind        string `json:"k,omitempty"`
+	Source      string `json:"s,omitempty"`
+	Labels      lbls   `json:"l,omitzero"`
+	Annotations lbls   `json:"an,omitzero"`
+	Severity    uint8  `json:"sv,omitempty"`
+	Status      uint8  `json:"st,omitempty"`
+	StartsAt    nanos  `json:"sa,omitempty"`
+	LastSeen    nanos  `json:"ls,omitempty"`
+	ResolvedAt  nanos  `json:"ra,omitempty"`
+	Count       int64  `json:"n,omitempty"`
+	Absorbed    bool   `json:"ab,omitempty"`
 }
 
 type parentRec struct {
@@ -161,85 +179,85 @@ type parentRec struct {
 // incRec is every field of incState (and its itil) but the pointers
 // decodeGroup finds again.
 type incRec struct {
-	ID         string    `json:"id"`
-	Status     Status    `json:"st"`
-	OpenedAt   time.Time `json:"oa,omitzero"`
-	ResolvedAt time.Time `json:"ra,omitzero"`
-	ClosedAt   time.Time `json:"ca,omitzero"`
-	FirstSeen  time.Time `json:"fs,omitzero"`
-	LastSeen   time.Time `json:"ls,omitzero"`
-	LastArrive time.Time `json:"la,omitzero"`
+	ID         string `json:"id"`
+	Status     Status `json:"st"`
+	OpenedAt   nanos  `json:"oa,omitempty"`
+	ResolvedAt nanos  `json:"ra,omitempty"`
+	ClosedAt   nanos  `json:"ca,omitempty"`
+	FirstSeen  nanos  `json:"fs,omitempty"`
+	LastSeen   nanos  `json:"ls,omitempty"`
+	LastArrive nanos  `json:"la,omitempty"`
 
 	Signals    []sigRec   `json:"sg,omitzero"`
-	Untracked  int        `json:"ut,omitzero"`
-	OwnSignals int        `json:"own,omitzero"`
-	Firing     int        `json:"fr,omitzero"`
-	Events     int64      `json:"ev,omitzero"`
+	Untracked  int        `json:"ut,omitempty"`
+	OwnSignals int        `json:"own,omitempty"`
+	Firing     int        `json:"fr,omitempty"`
+	Events     int64      `json:"ev,omitempty"`
 	Common     lbls       `json:"cm,omitzero"`
 	CommonAnn  lbls       `json:"can,omitzero"`
 	Breadth    breadthRec `json:"b,omitzero"`
-	Severity   uint8      `json:"sv,omitzero"`
+	Severity   uint8      `json:"sv,omitempty"`
 
-	Priority int    `json:"pr,omitzero"`
-	Impact   string `json:"im,omitzero"`
-	Urgency  string `json:"ur,omitzero"`
+	Priority int    `json:"pr,omitempty"`
+	Impact   string `json:"im,omitempty"`
+	Urgency  string `json:"ur,omitempty"`
 
-	Parent    string          `json:"par,omitzero"`
+	Parent    string          `json:"par,omitempty"`
 	Children  []string        `json:"ch,omitzero"`
 	ChildOpen map[string]bool `json:"cho,omitzero"`
-	OpenKids  int             `json:"ok,omitzero"`
-	IsParent  bool            `json:"ip,omitzero"`
+	OpenKids  int             `json:"ok,omitempty"`
+	IsParent  bool            `json:"ip,omitempty"`
 	Parents   []parentRec     `json:"ps,omitzero"`
 
 	// itil; the calendar follows the service.
-	Service      string        `json:"svc,omitzero"`
-	Category     string        `json:"cat,omitzero"`
-	Assignment   string        `json:"asg,omitzero"`
-	RespDue      time.Time     `json:"rpd,omitzero"`
-	RespWarn     time.Time     `json:"rpw,omitzero"`
-	ResDue       time.Time     `json:"rsd,omitzero"`
-	ResWarn      time.Time     `json:"rsw,omitzero"`
-	RespWarned   bool          `json:"rpwd,omitzero"`
-	RespBreached bool          `json:"rpb,omitzero"`
-	ResWarned    bool          `json:"rswd,omitzero"`
-	ResBreached  bool          `json:"rsb,omitzero"`
-	Level        int           `json:"lv,omitzero"`
-	LevelDue     time.Time     `json:"lvd,omitzero"`
-	Major        bool          `json:"mj,omitzero"`
-	NextStatus   time.Time     `json:"ns,omitzero"`
-	Maint        bool          `json:"mt,omitzero"`
-	MaintBy      string        `json:"mtb,omitzero"`
-	PauseStart   time.Time     `json:"pst,omitzero"`
-	Paused       time.Duration `json:"pd,omitzero"`
-	Withheld     bool          `json:"wh,omitzero"`
-	Forwarded    bool          `json:"fw,omitzero"`
-	LastFwd      ChangeType    `json:"lf,omitzero"`
-	MaintCheckAt time.Time     `json:"mca,omitzero"`
+	Service      string        `json:"svc,omitempty"`
+	Category     string        `json:"cat,omitempty"`
+	Assignment   string        `json:"asg,omitempty"`
+	RespDue      nanos         `json:"rpd,omitempty"`
+	RespWarn     nanos         `json:"rpw,omitempty"`
+	ResDue       nanos         `json:"rsd,omitempty"`
+	ResWarn      nanos         `json:"rsw,omitempty"`
+	RespWarned   bool          `json:"rpwd,omitempty"`
+	RespBreached bool          `json:"rpb,omitempty"`
+	ResWarned    bool          `json:"rswd,omitempty"`
+	ResBreached  bool          `json:"rsb,omitempty"`
+	Level        int           `json:"lv,omitempty"`
+	LevelDue     nanos         `json:"lvd,omitempty"`
+	Major        bool          `json:"mj,omitempty"`
+	NextStatus   nanos         `json:"ns,omitempty"`
+	Maint        bool          `json:"mt,omitempty"`
+	MaintBy      string        `json:"mtb,omitempty"`
+	PauseStart   nanos         `json:"pst,omitempty"`
+	Paused       time.Duration `json:"pd,omitempty"`
+	Withheld     bool          `json:"wh,omitempty"`
+	Forwarded    bool          `json:"fw,omitempty"`
+	LastFwd      ChangeType    `json:"lf,omitempty"`
+	MaintCheckAt nanos         `json:"mca,omitempty"`
 	PendingProb  *Change       `json:"pp,omitzero"`
-	Waiting      string        `json:"wt,omitzero"`
+	Waiting      string        `json:"wt,omitempty"`
 
-	FirstArrive time.Time         `json:"fa,omitzero"`
+	FirstArrive nanos             `json:"fa,omitempty"`
 	KnownErrors []KnownErrorMatch `json:"ke,omitzero"`
 	Suspects    []Suspect         `json:"su,omitzero"`
-	Problem     string            `json:"pb,omitzero"`
+	Problem     string            `json:"pb,omitempty"`
 
-	Previous    string          `json:"prev,omitzero"`
+	Previous    string          `json:"prev,omitempty"`
 	ReopenTimes []time.Time     `json:"rot,omitzero"`
-	Reopens     int             `json:"ro,omitzero"`
-	Flapping    bool            `json:"fl,omitzero"`
-	StableAt    time.Time       `json:"sta,omitzero"`
-	AckedAt     time.Time       `json:"aa,omitzero"`
-	AckedBy     string          `json:"ab,omitzero"`
+	Reopens     int             `json:"ro,omitempty"`
+	Flapping    bool            `json:"fl,omitempty"`
+	StableAt    nanos           `json:"sta,omitempty"`
+	AckedAt     nanos           `json:"aa,omitempty"`
+	AckedBy     string          `json:"ab,omitempty"`
 	Timeline    []TimelineEntry `json:"tl,omitzero"`
 
-	Revision   uint64    `json:"rev,omitzero"`
-	Announced  bool      `json:"an,omitzero"`
-	AnnounceAt time.Time `json:"aat,omitzero"`
-	Dirty      bool      `json:"dt,omitzero"`
-	LastEmit   time.Time `json:"le,omitzero"`
-	UpdateDue  time.Time `json:"ud,omitzero"`
-	CloseAt    time.Time `json:"cla,omitzero"`
-	QuietAt    time.Time `json:"qa,omitzero"`
+	Revision   uint64 `json:"rev,omitempty"`
+	Announced  bool   `json:"an,omitempty"`
+	AnnounceAt nanos  `json:"aat,omitempty"`
+	Dirty      bool   `json:"dt,omitempty"`
+	LastEmit   nanos  `json:"le,omitempty"`
+	UpdateDue  nanos  `json:"ud,omitempty"`
+	CloseAt    nanos  `json:"cla,omitempty"`
+	QuietAt    nanos  `json:"qa,omitempty"`
 }
 
 // encodeGroup serialises g with its open incidents, its resolved ones
@@ -264,7 +282,7 @@ func encodeGroupRec(g *group, withSignals bool) ([]byte, error) {
 		Labels:  toLbls(g.labels),
 		Key:     g.key,
 		Breadth: toBreadthRec(g.breadth),
-		CheckAt: g.checkAt,
+		CheckAt: tn(g.checkAt),
 	}
 	if g.open != nil {
 		rec.Open = make([]*incRec, len(g.open))
@@ -286,14 +304,14 @@ func encodeGroupRec(g *group, withSignals bool) ([]byte, error) {
 		if p.sigs != nil {
 			rec.Pending.Sigs = make([]pendSigRec, len(p.sigs))
 			for i, ps := range p.sigs {
-				rec.Pending.Sigs[i] = pendSigRec{Ev: toEventRec(&ps.ev), Absorbed: ps.absorbed, Expires: ps.expires}
+				rec.Pending.Sigs[i] = pendSigRec{Ev: toEventRec(&ps.ev), Absorbed: ps.absorbed, Expires: tn(ps.expires)}
 			}
 		}
 	}
 	if g.waitingChildren != nil {
 		rec.Waiting = make([]childRec, len(g.waitingChildren))
 		for i, c := range g.waitingChildren {
-			rec.Waiting[i] = childRec{ID: c.id, Shard: c.shard, At: c.at, Severity: uint8(c.severity), First: c.first, Resolved: c.resolved}
+			rec.Waiting[i] = childRec{ID: c.id, Shard: c.shard, At: tn(c.at), Severity: uint8(c.severity), First: tn(c.first), Resolved: c.resolved}
 		}
 	}
 	b, err := json.Marshal(&rec)
@@ -308,7 +326,7 @@ func toSigRec(sg *sigState) sigRec {
 		FP: sg.fp, Kind: sg.kind, Source: sg.source,
 		Labels: toLbls(sg.labels), Annotations: toLbls(sg.annotations),
 		Severity: uint8(sg.severity), Status: uint8(sg.status),
-		StartsAt: sg.startsAt, LastSeen: sg.lastSeen, ResolvedAt: sg.resolvedAt,
+		StartsAt: tn(sg.startsAt), LastSeen: tn(sg.lastSeen), ResolvedAt: tn(sg.resolvedAt),
 		Count: sg.count, Absorbed: sg.absorbed,
 	}
 }
@@ -318,7 +336,7 @@ func (sr *sigRec) sig() *sigState {
 		fp: sr.FP, kind: sr.Kind, source: sr.Source,
 		labels: sr.Labels.labels(), annotations: sr.Annotations.labels(),
 		severity: ingest.Severity(sr.Severity), status: ingest.Status(sr.Status),
-		startsAt: sr.StartsAt, lastSeen: sr.LastSeen, resolvedAt: sr.ResolvedAt,
+		startsAt: sr.StartsAt.t(), lastSeen: sr.LastSeen.t(), resolvedAt: sr.ResolvedAt.t(),
 		count: sr.Count, absorbed: sr.Absorbed,
 	}
 }
@@ -366,7 +384,7 @@ func attachSignals(inc *incState, data [][]byte) error {
 
 func toEventRec(ev *ingest.Event) eventRec {
 	return eventRec{
-		Kind: ev.Kind, Source: ev.Source, EventTime: ev.EventTime, ArrivalTime: ev.ArrivalTime,
+		Kind: ev.Kind, Source: ev.Source, EventTime: tn(ev.EventTime), ArrivalTime: tn(ev.ArrivalTime),
 		Fingerprint: ev.Fingerprint, Labels: toLbls(ev.Labels), Annotations: toLbls(ev.Annotations),
 		Severity: uint8(ev.Severity), Status: uint8(ev.Status),
 	}
@@ -374,7 +392,7 @@ func toEventRec(ev *ingest.Event) eventRec {
 
 func (r *eventRec) event() ingest.Event {
 	return ingest.Event{
-		Kind: r.Kind, Source: r.Source, EventTime: r.EventTime, ArrivalTime: r.ArrivalTime,
+		Kind: r.Kind, Source: r.Source, EventTime: r.EventTime.t(), ArrivalTime: r.ArrivalTime.t(),
 		Fingerprint: r.Fingerprint, Labels: r.Labels.labels(), Annotations: r.Annotations.labels(),
 		Severity: ingest.Severity(r.Severity), Status: ingest.Status(r.Status),
 	}
@@ -383,8 +401,8 @@ func (r *eventRec) event() ingest.Event {
 func toIncRec(inc *incState, withSignals bool) *incRec {
 	r := &incRec{
 		ID: inc.id, Status: inc.status,
-		OpenedAt: inc.openedAt, ResolvedAt: inc.resolvedAt, ClosedAt: inc.closedAt,
-		FirstSeen: inc.firstSeen, LastSeen: inc.lastSeen, LastArrive: inc.lastArrive,
+		OpenedAt: tn(inc.openedAt), ResolvedAt: tn(inc.resolvedAt), ClosedAt: tn(inc.closedAt),
+		FirstSeen: tn(inc.firstSeen), LastSeen: tn(inc.lastSeen), LastArrive: tn(inc.lastArrive),
 		Untracked: inc.untracked, OwnSignals: inc.ownSignals, Firing: inc.firing, Events: inc.events,
 		Common: toLbls(inc.common), CommonAnn: toLbls(inc.commonAnn), Breadth: toBreadthRec(inc.breadth),
 		Severity: uint8(inc.severity),
@@ -392,19 +410,19 @@ func toIncRec(inc *incState, withSignals bool) *incRec {
 		Parent: inc.parent, Children: inc.children, ChildOpen: inc.childOpen, OpenKids: inc.openKids, IsParent: inc.isParent,
 
 		Category: inc.category, Assignment: inc.assignment,
-		RespDue: inc.respDue, RespWarn: inc.respWarn, ResDue: inc.resDue, ResWarn: inc.resWarn,
+		RespDue: tn(inc.respDue), RespWarn: tn(inc.respWarn), ResDue: tn(inc.resDue), ResWarn: tn(inc.resWarn),
 		RespWarned: inc.respWarned, RespBreached: inc.respBreached, ResWarned: inc.resWarned, ResBreached: inc.resBreached,
-		Level: inc.level, LevelDue: inc.levelDue, Major: inc.major, NextStatus: inc.nextStatus,
-		Maint: inc.maint, MaintBy: inc.maintBy, PauseStart: inc.pauseStart, Paused: inc.paused,
-		Withheld: inc.withheld, Forwarded: inc.forwarded, LastFwd: inc.lastForwarded, MaintCheckAt: inc.maintCheckAt,
+		Level: inc.level, LevelDue: tn(inc.levelDue), Major: inc.major, NextStatus: tn(inc.nextStatus),
+		Maint: inc.maint, MaintBy: inc.maintBy, PauseStart: tn(inc.pauseStart), Paused: inc.paused,
+		Withheld: inc.withheld, Forwarded: inc.forwarded, LastFwd: inc.lastForwarded, MaintCheckAt: tn(inc.maintCheckAt),
 		PendingProb: inc.pendingProblem, Waiting: inc.waiting,
 
-		FirstArrive: inc.firstArrive, KnownErrors: inc.knownErrors, Suspects: inc.suspects, Problem: inc.problem,
+		FirstArrive: tn(inc.firstArrive), KnownErrors: inc.knownErrors, Suspects: inc.suspects, Problem: inc.problem,
 		Previous: inc.previous, ReopenTimes: inc.reopenTimes, Reopens: inc.reopens, Flapping: inc.flapping,
-		StableAt: inc.stableAt, AckedAt: inc.ackedAt, AckedBy: inc.ackedBy,
+		StableAt: tn(inc.stableAt), AckedAt: tn(inc.ackedAt), AckedBy: inc.ackedBy,
 
-		Revision: inc.revision, Announced: inc.announced, AnnounceAt: inc.announceAt, Dirty: inc.dirty,
-		LastEmit: inc.lastEmit, UpdateDue: inc.updateDue, CloseAt: inc.closeAt, QuietAt: inc.quietAt,
+		Revision: inc.revision, Announced: inc.announced, AnnounceAt: tn(inc.announceAt), Dirty: inc.dirty,
+		LastEmit: tn(inc.lastEmit), UpdateDue: tn(inc.updateDue), CloseAt: tn(inc.closeAt), QuietAt: tn(inc.quietAt),
 	}
 	if inc.service != nil {
 		r.Service = inc.service.Name
@@ -463,7 +481,7 @@ func (s *shard) decodeGroup(data []byte, set *rules.Set) (*group, error) {
 		labels:  rec.Labels.labels(),
 		key:     rec.Key,
 		breadth: rec.Breadth.breadth(),
-		checkAt: rec.CheckAt,
+		checkAt: rec.CheckAt.t(),
 	}
 	seen := map[string]bool{}
 	inc := func(r *incRec, want Status) (*incState, error) {
@@ -509,7 +527,7 @@ func (s *shard) decodeGroup(data []byte, set *rules.Set) (*group, error) {
 			g.pending.sigs = make([]pendingSig, len(p.Sigs))
 			for i := range p.Sigs {
 				ps := &p.Sigs[i]
-				g.pending.sigs[i] = pendingSig{ev: ps.Ev.event(), absorbed: ps.Absorbed, expires: ps.Expires}
+				g.pending.sigs[i] = pendingSig{ev: ps.Ev.event(), absorbed: ps.Absorbed, expires: ps.Expires.t()}
 			}
 		}
 	}
@@ -527,7 +545,7 @@ func (s *shard) decodeGroup(data []byte, set *rules.Set) (*group, error) {
 					// parent link cannot reach it, but nothing breaks.
 					sh = ((sh % n) + n) % n
 				}
-				g.waitingChildren[i] = childRef{id: c.ID, shard: sh, at: c.At, severity: ingest.Severity(c.Severity), first: c.First, resolved: c.Resolved}
+				g.waitingChildren[i] = childRef{id: c.ID, shard: sh, at: c.At.t(), severity: ingest.Severity(c.Severity), first: c.First.t(), resolved: c.Resolved}
 			}
 		}
 	} else {
@@ -541,28 +559,28 @@ func (s *shard) decodeGroup(data []byte, set *rules.Set) (*group, error) {
 func (s *shard) fromIncRec(r *incRec, g *group, set *rules.Set) *incState {
 	inc := &incState{
 		id: r.ID, rule: g.rule, matrix: &set.Matrix, g: g, shard: s.idx,
-		status: r.Status, openedAt: r.OpenedAt, resolvedAt: r.ResolvedAt, closedAt: r.ClosedAt,
-		firstSeen: r.FirstSeen, lastSeen: r.LastSeen, lastArrive: r.LastArrive,
+		status: r.Status, openedAt: r.OpenedAt.t(), resolvedAt: r.ResolvedAt.t(), closedAt: r.ClosedAt.t(),
+		firstSeen: r.FirstSeen.t(), lastSeen: r.LastSeen.t(), lastArrive: r.LastArrive.t(),
 		untracked: r.Untracked, ownSignals: r.OwnSignals, firing: r.Firing, events: r.Events,
 		common: r.Common.labels(), commonAnn: r.CommonAnn.labels(), breadth: r.Breadth.breadth(),
 		severity: ingest.Severity(r.Severity),
 		priority: r.Priority, impact: r.Impact, urgency: r.Urgency,
 		parent: r.Parent, children: r.Children, childOpen: r.ChildOpen, openKids: r.OpenKids, isParent: r.IsParent,
 
-		firstArrive: r.FirstArrive, knownErrors: r.KnownErrors, suspects: r.Suspects, problem: r.Problem,
+		firstArrive: r.FirstArrive.t(), knownErrors: r.KnownErrors, suspects: r.Suspects, problem: r.Problem,
 		previous: r.Previous, reopenTimes: r.ReopenTimes, reopens: r.Reopens, flapping: r.Flapping,
-		stableAt: r.StableAt, ackedAt: r.AckedAt, ackedBy: r.AckedBy, timeline: r.Timeline,
+		stableAt: r.StableAt.t(), ackedAt: r.AckedAt.t(), ackedBy: r.AckedBy, timeline: r.Timeline,
 
-		revision: r.Revision, announced: r.Announced, announceAt: r.AnnounceAt, dirty: r.Dirty,
-		lastEmit: r.LastEmit, updateDue: r.UpdateDue, closeAt: r.CloseAt, quietAt: r.QuietAt,
+		revision: r.Revision, announced: r.Announced, announceAt: r.AnnounceAt.t(), dirty: r.Dirty,
+		lastEmit: r.LastEmit.t(), updateDue: r.UpdateDue.t(), closeAt: r.CloseAt.t(), quietAt: r.QuietAt.t(),
 	}
 	inc.itil = itil{
 		category: r.Category, assignment: r.Assignment,
-		respDue: r.RespDue, respWarn: r.RespWarn, resDue: r.ResDue, resWarn: r.ResWarn,
+		respDue: r.RespDue.t(), respWarn: r.RespWarn.t(), resDue: r.ResDue.t(), resWarn: r.ResWarn.t(),
 		respWarned: r.RespWarned, respBreached: r.RespBreached, resWarned: r.ResWarned, resBreached: r.ResBreached,
-		level: r.Level, levelDue: r.LevelDue, major: r.Major, nextStatus: r.NextStatus,
-		maint: r.Maint, maintBy: r.MaintBy, pauseStart: r.PauseStart, paused: r.Paused,
-		withheld: r.Withheld, forwarded: r.Forwarded, lastForwarded: r.LastFwd, maintCheckAt: r.MaintCheckAt,
+		level: r.Level, levelDue: r.LevelDue.t(), major: r.Major, nextStatus: r.NextStatus.t(),
+		maint: r.Maint, maintBy: r.MaintBy, pauseStart: r.PauseStart.t(), paused: r.Paused,
+		withheld: r.Withheld, forwarded: r.Forwarded, lastForwarded: r.LastFwd, maintCheckAt: r.MaintCheckAt.t(),
 		pendingProblem: r.PendingProb, waiting: r.Waiting,
 	}
 	// The calendar follows the service, as attachService sets it.

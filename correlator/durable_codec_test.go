@@ -1450,8 +1450,8 @@ func TestDurableMinimalRecordsRun(t *testing.T) {
 		site := groupHashOf(set.Rule("site"), []string{"site"}, func(string) string { return "s9" })
 		now := time.Now()
 		for _, rec := range []string{
-			fmt.Sprintf(`{"v":1,"h":%d,"r":"disk","k":"db1","o":[{"id":"inc-a","st":"open","oa":%q}]}`, disk, now.Format(time.RFC3339Nano)),
-			fmt.Sprintf(`{"v":1,"h":%d,"r":"site","k":"s9","o":[{"id":"inc-b","st":"open","ip":true,"oa":%q}],"w":[{"i":"inc-c","sh":7}]}`, site, now.Format(time.RFC3339Nano)),
+			fmt.Sprintf(`{"v":1,"h":%d,"r":"disk","k":"db1","o":[{"id":"inc-a","st":"open","oa":%d}]}`, disk, now.UnixNano()),
+			fmt.Sprintf(`{"v":1,"h":%d,"r":"site","k":"s9","o":[{"id":"inc-b","st":"open","ip":true,"oa":%d}],"w":[{"i":"inc-c","sh":7}]}`, site, now.UnixNano()),
 		} {
 			g, err := s.decodeGroup([]byte(rec), set)
 			if err != nil {
