@@ -7,11 +7,13 @@ import (
 	json "github.com/goccy/go-json"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/corrd/corrd/correlator/store"
+	"github.com/corrd/corrd/ingest"
 )
 
 // Durability. With a Committer (the daemon's state store) the engine keeps
@@ -42,6 +44,7 @@ const (
 	bucketGroups     = "groups"
 	bucketSignals    = "signals"
 	bucketTimeline   = "timeline"
+	bucketBreadth    = "breadth"
 	bucketRecur      = "recurrence"
 	bucketOutbox     = "outbox"
 	bucketOutboxDone = "outbox_done"
@@ -171,11 +174,45 @@ func (s *shard) putTimeline(inc *incState, i int) {
 	s.step.ops = append(s.step.ops, store.Op{Bucket: bucketTimeline, Key: sigKey(inc.id, i), Value: data})
 }
 
-// dropSignals deletes the signal and timeline records of a closed
+// breadthKey is the store key of one breadth pair of an incident: the
+// incident id (fixed length), the label, a NUL and the value.
+func breadthKey(incID, name, value string) string {
+	return incID + name + "\x00" + value
+}
+
+// putBreadth writes breadth pairs new to inc (breadth only grows): a
+// store with a hundred devices is not rewritten for each new one.
+func (s *shard) putBreadth(inc *incState, fresh []ingest.Label) {
+	if !s.e.dur.on {
+		return
+	}
+	for _, l := range fresh {
+		s.step.ops = append(s.step.ops, store.Op{Bucket: bucketBreadth, Key: breadthKey(inc.id, l.Name, l.Value), Value: []byte{}})
+	}
+}
+
+// putAllBreadth writes every breadth pair of a new incident.
+func (s *shard) putAllBreadth(inc *incState) {
+	if !s.e.dur.on {
+		return
+	}
+	for name, set := range inc.breadth {
+		for v := range set {
+			s.step.ops = append(s.step.ops, store.Op{Bucket: bucketBreadth, Key: breadthKey(inc.id, name, v), Value: []byte{}})
+		}
+	}
+}
+
+// dropSignals deletes the signal, timeline and breadth records of a closed
 // incident.
 func (s *shard) dropSignals(inc *incState) {
 	if !s.e.dur.on {
 		return
+	}
+	for name, set := range inc.breadth {
+		for v := range set {
+			s.step.ops = append(s.step.ops, store.Op{Bucket: bucketBreadth, Key: breadthKey(inc.id, name, v)})
+		}
 	}
 	for i := range inc.timeline {
 		s.step.ops = append(s.step.ops, store.Op{Bucket: bucketTimeline, Key: sigKey(inc.id, i)})
@@ -516,9 +553,34 @@ func (e *Engine) restoreState(c Committer) error {
 		return out
 	}
 	sigs, timelines := byIncident(bucketSignals), byIncident(bucketTimeline)
+	breadths := map[string]map[string]map[string]struct{}{}
+	errs = append(errs, c.Load(bucketBreadth, func(key string, _ []byte) error {
+		if len(key) <= incidentIDLen {
+			return nil
+		}
+		id, rest := key[:incidentIDLen], key[incidentIDLen:]
+		i := strings.IndexByte(rest, 0)
+		if i < 0 {
+			return nil
+		}
+		b := breadths[id]
+		if b == nil {
+			b = map[string]map[string]struct{}{}
+			breadths[id] = b
+		}
+		name := rest[:i]
+		if b[name] == nil {
+			b[name] = map[string]struct{}{}
+		}
+		b[name][rest[i+1:]] = struct{}{}
+		return nil
+	}))
 	// attach only reads the maps: shards restore in parallel.
 	attach := func(g *group) error {
 		each := func(inc *incState) error {
+			if b, ok := breadths[inc.id]; ok && len(inc.breadth) == 0 {
+				inc.breadth = b
+			}
 			if data, ok := timelines[inc.id]; ok && len(inc.timeline) == 0 {
 				if err := attachTimeline(inc, data); err != nil {
 					return err
@@ -650,6 +712,15 @@ func (e *Engine) restoreState(c Committer) error {
 		if !held(id) {
 			for i := range data {
 				orphans = append(orphans, store.Op{Bucket: bucketSignals, Key: sigKey(id, i)})
+			}
+		}
+	}
+	for id, b := range breadths {
+		if !held(id) {
+			for name, set := range b {
+				for v := range set {
+					orphans = append(orphans, store.Op{Bucket: bucketBreadth, Key: breadthKey(id, name, v)})
+				}
 			}
 		}
 	}

@@ -404,7 +404,7 @@ func toIncRec(inc *incState, withSignals bool) *incRec {
 		OpenedAt: tn(inc.openedAt), ResolvedAt: tn(inc.resolvedAt), ClosedAt: tn(inc.closedAt),
 		FirstSeen: tn(inc.firstSeen), LastSeen: tn(inc.lastSeen), LastArrive: tn(inc.lastArrive),
 		Untracked: inc.untracked, OwnSignals: inc.ownSignals, Firing: inc.firing, Events: inc.events,
-		Common: toLbls(inc.common), CommonAnn: toLbls(inc.commonAnn), Breadth: toBreadthRec(inc.breadth),
+		Common: toLbls(inc.common), CommonAnn: toLbls(inc.commonAnn),
 		Severity: uint8(inc.severity),
 		Priority: inc.priority, Impact: inc.impact, Urgency: inc.urgency,
 		Parent: inc.parent, Children: inc.children, ChildOpen: inc.childOpen, OpenKids: inc.openKids, IsParent: inc.isParent,
@@ -429,6 +429,7 @@ func toIncRec(inc *incState, withSignals bool) *incRec {
 	}
 	if withSignals {
 		r.Timeline = inc.timeline
+		r.Breadth = toBreadthRec(inc.breadth)
 	}
 	if inc.order != nil && withSignals {
 		r.Signals = make([]sigRec, len(inc.order))

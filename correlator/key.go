@@ -92,6 +92,10 @@ func groupLabels(r *rules.Compiled, ls ingest.Labels) ingest.Labels {
 }
 
 // incidentID derives a stable id from the group and the opening time.
+// incidentIDLen is the length of every incident id: "inc-" and 16 hex
+// digits (store keys rely on it).
+const incidentIDLen = 20
+
 func incidentID(groupHash uint64, openedAt int64) string {
 	h := hashUint64(hashUint64(offset64, groupHash), uint64(openedAt))
 	return "inc-" + fingerprintString(h)

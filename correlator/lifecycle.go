@@ -104,7 +104,9 @@ func (s *shard) addSignalQuiet(inc *incState, sig *sigState) (fresh []ingest.Lab
 	if sig.status == ingest.StatusFiring && sig.severity > inc.severity {
 		inc.severity = sig.severity
 	}
-	return addBreadth(inc.breadth, breadthLabels(inc.rule), sig.labels, nil)
+	fresh = addBreadth(inc.breadth, breadthLabels(inc.rule), sig.labels, nil)
+	s.putBreadth(inc, fresh)
+	return fresh
 }
 
 // addSignal adds a new signal to an open incident and reports it.

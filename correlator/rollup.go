@@ -84,7 +84,7 @@ func (s *shard) childOpened(n *note, now time.Time) {
 		s.groups[n.hash] = g
 	}
 	if inc := g.accepting(now); inc != nil {
-		addPairs(inc.breadth, n.breadth, nil)
+		s.putBreadth(inc, addPairs(inc.breadth, n.breadth, nil))
 		s.linkChild(inc, n.child, now)
 		s.afterChange(inc, now)
 		return
@@ -108,6 +108,7 @@ func (s *shard) childOpened(n *note, now time.Time) {
 	}
 	waiting := g.waitingChildren
 	g.waitingChildren, g.breadth = nil, nil
+	s.putAllBreadth(inc)
 	for _, c := range waiting {
 		s.linkChild(inc, c, now)
 	}
@@ -182,7 +183,8 @@ func (s *shard) childBreadth(n *note, now time.Time) {
 	}
 	for _, inc := range g.open {
 		if _, ok := inc.childOpen[n.child.id]; ok {
-			if len(addPairs(inc.breadth, n.breadth, nil)) > 0 {
+			if fresh := addPairs(inc.breadth, n.breadth, nil); len(fresh) > 0 {
+				s.putBreadth(inc, fresh)
 				inc.lastSeen = now
 				s.afterChange(inc, now)
 			}
