@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -169,6 +170,22 @@ func (d *Dispatcher) Publish(change correlator.Change) {
 
 // enqueue queues change for the sinks of targets.
 func (d *Dispatcher) enqueue(change *correlator.Change, targets []int) {
+	// A sink that does not carry out the change's operation is not
+	// given it.
+	targets = slices.DeleteFunc(targets, func(i int) bool {
+		q := d.queues[i]
+		if q.supports(change.Type) {
+			return false
+		}
+		q.m.unsupported.Inc()
+		return true
+	})
+	if len(targets) == 0 {
+		if change.Seq != 0 {
+			d.track.finish(change.Seq, "")
+		}
+		return
+	}
 	if change.Seq != 0 {
 		d.track.hold(change.Seq, len(targets))
 	}

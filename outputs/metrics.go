@@ -22,6 +22,7 @@ type metrics struct {
 	deadStoreErrors *prometheus.CounterVec
 	attempts        *prometheus.CounterVec
 	coalesced       *prometheus.CounterVec
+	unsupported     *prometheus.CounterVec
 	queueAge        *queueAgeCollector
 }
 
@@ -75,6 +76,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "corrd_outputs_changes_coalesced_total",
 			Help: "Queued updates replaced by a newer update of the same incident before delivery, by sink.",
 		}, []string{"sink"}),
+		unsupported: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_outputs_changes_unsupported_total",
+			Help: "Changes routed to a sink that does not carry out their operation (see Operator), not given to it, by sink.",
+		}, []string{"sink"}),
 		queueAge: &queueAgeCollector{desc: prometheus.NewDesc(
 			"corrd_outputs_queue_oldest_age_seconds",
 			"Age of the oldest change waiting for delivery (by the time of the change), the one in delivery included, by sink; 0 when the queue is empty.",
@@ -84,6 +89,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.deadStoreErrors = register(reg, m.deadStoreErrors, &errs)
 	m.attempts = register(reg, m.attempts, &errs)
 	m.coalesced = register(reg, m.coalesced, &errs)
+	m.unsupported = register(reg, m.unsupported, &errs)
 	m.queueAge = register(reg, m.queueAge, &errs)
 	m.deadLetters = register(reg, m.deadLetters, &errs)
 	m.deadDiscarded = register(reg, m.deadDiscarded, &errs)
@@ -119,19 +125,21 @@ type sinkMetrics struct {
 	depth                  prometheus.Gauge
 	routed, dropped        prometheus.Counter
 	attempts, coalesced    prometheus.Counter
+	unsupported            prometheus.Counter
 }
 
 func (m *metrics) forSink(name string) sinkMetrics {
 	return sinkMetrics{
-		success:   m.deliveries.WithLabelValues(name, "success"),
-		retry:     m.deliveries.WithLabelValues(name, "retry"),
-		failed:    m.deliveries.WithLabelValues(name, "failed"),
-		duration:  m.duration.WithLabelValues(name),
-		depth:     m.depth.WithLabelValues(name),
-		routed:    m.routed.WithLabelValues(name),
-		dropped:   m.dropped.WithLabelValues(name),
-		attempts:  m.attempts.WithLabelValues(name),
-		coalesced: m.coalesced.WithLabelValues(name),
+		success:     m.deliveries.WithLabelValues(name, "success"),
+		retry:       m.deliveries.WithLabelValues(name, "retry"),
+		failed:      m.deliveries.WithLabelValues(name, "failed"),
+		duration:    m.duration.WithLabelValues(name),
+		depth:       m.depth.WithLabelValues(name),
+		routed:      m.routed.WithLabelValues(name),
+		dropped:     m.dropped.WithLabelValues(name),
+		attempts:    m.attempts.WithLabelValues(name),
+		coalesced:   m.coalesced.WithLabelValues(name),
+		unsupported: m.unsupported.WithLabelValues(name),
 	}
 }
 

@@ -651,3 +651,67 @@ corrd_outputs_queue_oldest_age_seconds{sink="slow"} 80
 		<-ran
 	})
 }
+
+// opSink is a fakeSink that declares the operations it carries out.
+type opSink struct {
+	*fakeSink
+	ops []string
+}
+
+func (s opSink) Operations() []string { return s.ops }
+
+// A sink that declares its operations is not given changes it does not
+// carry out: they are counted, and finished for it in the outbox.
+func TestUnsupportedOperations(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		all := &fakeSink{name: "all"}
+		tickets := opSink{fakeSink: &fakeSink{name: "tickets"}, ops: []string{OpCreate, OpResolve}}
+		d, reg := testDispatcher(t, []Sink{all, tickets}, nil, RetryConfig{})
+		ob := &fakeOutbox{}
+		d.SetOutbox(ob)
+		ran := start(context.Background(), d)
+		d.Publish(seqChange("inc-1", correlator.ChangeOpened, 1, 1))
+		d.Publish(seqChange("inc-1", correlator.ChangeUpdated, 2, 2))
+		d.Publish(seqChange("inc-1", correlator.ChangeResolved, 3, 3))
+		d.Publish(seqChange("inc-1", correlator.ChangeClosed, 4, 4))
+		if err := closeWithin(t, d, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		<-ran
+		if got, want := seqs(tickets.getDelivered()), []uint64{1, 3}; !reflect.DeepEqual(got, want) {
+			t.Errorf("tickets got seqs %v, want %v (create and resolve only)", got, want)
+		}
+		if got, want := seqs(all.getDelivered()), []uint64{1, 2, 3, 4}; !reflect.DeepEqual(got, want) {
+			t.Errorf("all got seqs %v, want %v", got, want)
+		}
+		if got := testutil.ToFloat64(d.m.unsupported.WithLabelValues("tickets")); got != 2 {
+			t.Errorf("unsupported{tickets} = %v, want 2", got)
+		}
+		_ = reg
+		// Every seq is finished once, last by the sink that delivered it.
+		ob.checkOnce(t)
+		last := map[uint64]bool{}
+		for _, c := range ob.get() {
+			if c.last {
+				last[c.seq] = true
+			}
+		}
+		if len(last) != 4 {
+			t.Errorf("seqs finished for good: %v, want all 4", last)
+		}
+	})
+}
+
+func TestOperationOfEveryChange(t *testing.T) {
+	for typ, want := range map[correlator.ChangeType]string{
+		correlator.ChangeOpened: OpCreate, correlator.ChangeUpdated: OpComment,
+		correlator.ChangePriorityChanged: OpPriority, correlator.ChangeResolved: OpResolve,
+		correlator.ChangeReopened: OpReopen, correlator.ChangeClosed: OpClose,
+		correlator.ChangeAcknowledged: OpComment, correlator.ChangeSLABreached: OpComment,
+		correlator.ChangeProblemOpened: OpComment,
+	} {
+		if got := Operation(typ); got != want {
+			t.Errorf("Operation(%s) = %s, want %s", typ, got, want)
+		}
+	}
+}

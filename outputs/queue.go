@@ -20,6 +20,8 @@ type queue struct {
 	sink Sink
 	log  zerolog.Logger
 	m    sinkMetrics
+	// ops are the operations the sink carries out; nil: all.
+	ops map[string]bool
 
 	mu       sync.Mutex
 	items    []item
@@ -52,7 +54,19 @@ type item struct {
 const maxCoalescedDetails = 5
 
 func newQueue(sink Sink, m sinkMetrics, log zerolog.Logger) *queue {
-	return &queue{sink: sink, m: m, log: log, wake: make(chan struct{}, 1), last: make(map[string]uint64)}
+	q := &queue{sink: sink, m: m, log: log, wake: make(chan struct{}, 1), last: make(map[string]uint64)}
+	if o, ok := sink.(Operator); ok {
+		q.ops = map[string]bool{}
+		for _, op := range o.Operations() {
+			q.ops[op] = true
+		}
+	}
+	return q
+}
+
+// supports reports whether the sink carries out change's operation.
+func (q *queue) supports(t correlator.ChangeType) bool {
+	return q.ops == nil || q.ops[Operation(t)]
 }
 
 // pushResult is what push did with a change.

@@ -25,6 +25,45 @@ type Sink interface {
 	Deliver(ctx context.Context, change correlator.Change) (retryable bool, err error)
 }
 
+// The operations a change asks of a ticketing backend (see Operation).
+const (
+	OpCreate   = "create"
+	OpComment  = "comment"
+	OpPriority = "priority"
+	OpResolve  = "resolve"
+	OpReopen   = "reopen"
+	OpClose    = "close"
+)
+
+// Operator is a Sink that declares the operations it carries out. The
+// Dispatcher does not hand it changes whose operation it does not list
+// (they count in corrd_outputs_changes_unsupported_total and leave the
+// outbox for it); a Sink that is no Operator takes every change.
+type Operator interface {
+	Operations() []string
+}
+
+// Operation is what a change asks of a ticket: opened creates it,
+// priority_changed, resolved, reopened and closed set its priority or
+// status, and every other change (updates, acknowledgement, SLA warnings
+// and breaches, escalations, status updates, problem changes) comments
+// on it.
+func Operation(t correlator.ChangeType) string {
+	switch t {
+	case correlator.ChangeOpened:
+		return OpCreate
+	case correlator.ChangePriorityChanged:
+		return OpPriority
+	case correlator.ChangeResolved:
+		return OpResolve
+	case correlator.ChangeReopened:
+		return OpReopen
+	case correlator.ChangeClosed:
+		return OpClose
+	}
+	return OpComment
+}
+
 // The backends satisfy Sink structurally: they do not import this package.
 var (
 	_ Sink = (*webhook.Sink)(nil)

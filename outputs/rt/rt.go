@@ -75,6 +75,7 @@ const (
 	OpPriority = "priority"
 	OpResolve  = "resolve"
 	OpReopen   = "reopen"
+	OpClose    = "close"
 )
 
 // Sink keeps one RT ticket per incident. It is safe for concurrent use;
@@ -175,9 +176,10 @@ func New(name string, cfg Config, opts ...Option) (*Sink, error) {
 func (s *Sink) Name() string { return s.name }
 
 // Operations lists what the sink does in RT: create, comment, priority,
-// resolve, reopen.
+// resolve, reopen, and close (it forgets the ticket id: the ticket was
+// resolved with the incident).
 func (s *Sink) Operations() []string {
-	return []string{OpCreate, OpComment, OpPriority, OpResolve, OpReopen}
+	return []string{OpCreate, OpComment, OpPriority, OpResolve, OpReopen, OpClose}
 }
 
 // Close releases idle connections.

@@ -527,7 +527,7 @@ func TestOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := s.Operations(), []string{"create", "comment", "priority", "resolve", "reopen"}; !slices.Equal(got, want) {
+	if got, want := s.Operations(), []string{"create", "comment", "priority", "resolve", "reopen", "close"}; !slices.Equal(got, want) {
 		t.Errorf("Operations = %q; want %q", got, want)
 	}
 }
