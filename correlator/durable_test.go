@@ -2,11 +2,13 @@ package correlator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -377,4 +379,114 @@ rules:
 	if len(cs) != 1 || cs[0].ID != "CHG-88" || cs[0].Scope["firmware"] != "7.1.0" {
 		t.Fatalf("change records after a crash: %+v, want CHG-88", cs)
 	}
+}
+
+// refusingCommitter refuses its first commits, as a full disk would.
+type refusingCommitter struct {
+	*memStore
+	mu      sync.Mutex
+	refuse  int
+	commits int
+}
+
+func (f *refusingCommitter) Commit(ops []store.Op) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.refuse > 0 {
+		f.refuse--
+		return errors.New("no space left on device")
+	}
+	f.commits++
+	return nil
+}
+
+// A store that refuses a commit holds the batch back: the webhook's
+// SubmitStored does not return (its sender gets no 200 and retries) and
+// no change is published until the store takes it; then both happen and
+// the refusals are counted.
+func TestCommitRefusedIsHeldAndRetried(t *testing.T) {
+	set := durableRules(t)
+	synctest.Test(t, func(t *testing.T) {
+		st := &refusingCommitter{memStore: newMemStore(), refuse: 3}
+		rec := &recorder{}
+		e := New(Options{Shards: 1}, set, rec, prometheus.NewRegistry(), zerolog.Nop())
+		if err := e.Restore(st); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = e.Run(ctx); close(done) }()
+		synctest.Wait()
+
+		stored := make(chan error, 1)
+		go func() { stored <- e.SubmitStored(ctx, []ingest.Event{register("0001", 1, ingest.StatusFiring)}) }()
+		synctest.Wait()
+		select {
+		case err := <-stored:
+			t.Fatalf("SubmitStored returned %v while the store refuses", err)
+		default:
+		}
+		if n := len(rec.all()); n != 0 {
+			t.Fatalf("%d changes published before their commit", n)
+		}
+		if got := testutil.ToFloat64(e.m.commitErrors); got < 1 {
+			t.Errorf("commit errors = %v, want counted", got)
+		}
+		// The retries back off (100ms, 200ms, 400ms): within a few
+		// seconds the store takes the batch.
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		select {
+		case err := <-stored:
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatal("SubmitStored still waiting after the store took the batch")
+		}
+		if got := testutil.ToFloat64(e.m.commitErrors); got != 3 {
+			t.Errorf("commit errors = %v, want 3", got)
+		}
+		if cs := rec.all(); len(cs) != 1 || cs[0].Type != ChangeOpened {
+			t.Errorf("published %v, want the opened change", cs)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// A sender that gives up while its batch waits for the store gets an
+// error (no 200), counted; the batch is still committed later.
+func TestSubmitStoredSenderGivesUp(t *testing.T) {
+	set := durableRules(t)
+	synctest.Test(t, func(t *testing.T) {
+		st := &refusingCommitter{memStore: newMemStore(), refuse: 2}
+		e := New(Options{Shards: 1}, set, &recorder{}, prometheus.NewRegistry(), zerolog.Nop())
+		if err := e.Restore(st); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = e.Run(ctx); close(done) }()
+		synctest.Wait()
+		reqCtx, giveUp := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer giveUp()
+		err := e.SubmitStored(reqCtx, []ingest.Event{register("0001", 1, ingest.StatusFiring)})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("SubmitStored = %v, want the deadline", err)
+		}
+		if got := testutil.ToFloat64(e.m.storedWaitAborted); got != 1 {
+			t.Errorf("aborted waits = %v, want 1", got)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		st.mu.Lock()
+		commits := st.commits
+		st.mu.Unlock()
+		if commits == 0 || len(e.Incidents(Filter{})) != 1 {
+			t.Errorf("commits %d, incidents %d: the batch was not committed later", commits, len(e.Incidents(Filter{})))
+		}
+		cancel()
+		<-done
+	})
 }
