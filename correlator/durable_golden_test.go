@@ -90,75 +90,25 @@ func (d *storeEngine) crashCopy(t *testing.T) (dir, dedup string) {
 // next write, or at stop); they are written before each copy here so that
 // event counts compare exactly.
 func TestDurableGoldenStoreRestore(t *testing.T) {
-	dirs, err := filepath.Glob("testdata/*/rules.yaml")
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no golden cases: %v", err)
+	every := 1
+	if raceEnabled {
+		every = 8 // the race detector slows this about tenfold
 	}
-	for _, rf := range dirs {
-		dir := filepath.Dir(rf)
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			set, err := rules.Load([]string{rf}, rules.DefaultMatrix())
-			if err != nil {
-				t.Fatal(err)
+	eachGoldenRestore(t, every,
+		func(t *testing.T, set *rules.Set) goldenRun {
+			a := startStoreEngine(t, set, t.TempDir(), "")
+			return goldenRun{e: a.e, rec: a.rec, stop: func() { a.stop(t) }, store: a}
+		},
+		func(t *testing.T, set *rules.Set, a goldenRun, line int) goldenRun {
+			for _, s := range a.e.shards {
+				if req := s.persistTouched(); req != nil {
+					<-req.sync
+				}
 			}
-			lines := readLines(t, filepath.Join(dir, "events.jsonl"))
-			synctest.Test(t, func(t *testing.T) {
-				start := time.Now()
-				a := startStoreEngine(t, set, t.TempDir(), "")
-				type restored struct {
-					d    *storeEngine
-					from int
-					line int
-				}
-				var bs []restored
-				for k, l := range lines {
-					if d := start.Add(mustDur(t, l.At)).Sub(time.Now()); d > 0 {
-						<-time.After(d)
-					}
-					synctest.Wait()
-					if raceEnabled && k%8 != 0 {
-						// Under the race detector: every 8th line.
-						applyLine(t, a.e, l, start)
-						for _, r := range bs {
-							applyLine(t, r.d.e, l, start)
-						}
-						synctest.Wait()
-						continue
-					}
-					for _, s := range a.e.shards {
-						if req := s.persistTouched(); req != nil {
-							<-req.sync
-						}
-					}
-					synctest.Wait()
-					b := startStoreEngine(t, set, func() string { d, _ := a.crashCopy(t); return d }(), "")
-					sameIncidents(t, fmt.Sprintf("restored from the store before line %d", k+1), a.e, b.e)
-					bs = append(bs, restored{d: b, from: len(a.rec.all()), line: k + 1})
-					applyLine(t, a.e, l, start)
-					for _, r := range bs {
-						applyLine(t, r.d.e, l, start)
-					}
-					synctest.Wait()
-				}
-				<-time.After(49 * time.Hour)
-				synctest.Wait()
-				for _, r := range bs {
-					sameIncidents(t, fmt.Sprintf("restored before line %d, at the end", r.line), a.e, r.d.e)
-				}
-				a.stop(t)
-				// Outbox sequences are each engine's own.
-				noSeq := func(cs []Change) []Change {
-					out := append([]Change(nil), cs...)
-					for i := range out {
-						out[i].Seq = 0
-					}
-					return out
-				}
-				for _, r := range bs {
-					r.d.stop(t)
-					sameChanges(t, fmt.Sprintf("restored before line %d", r.line), noSeq(a.rec.all()[r.from:]), noSeq(r.d.rec.all()))
-				}
-			})
+			synctest.Wait()
+			dir, _ := a.store.crashCopy(t)
+			b := startStoreEngine(t, set, dir, "")
+			sameIncidents(t, fmt.Sprintf("restored from the store before line %d", line), a.e, b.e)
+			return goldenRun{e: b.e, rec: b.rec, stop: func() { b.stop(t) }}
 		})
-	}
 }

@@ -212,59 +212,7 @@ func runCase(t *testing.T, dir string) goldenFile {
 				<-time.After(d)
 			}
 			synctest.Wait()
-			if c := l.Change; c != nil {
-				rec := ChangeRecord{ID: c.ID, Title: c.Title, Start: start.Add(mustDur(t, c.Start)), Scope: c.Scope}
-				if c.End != "" {
-					rec.End = start.Add(mustDur(t, c.End))
-				}
-				if err := e.AddChanges([]ChangeRecord{rec}); err != nil {
-					t.Fatalf("change: %v", err)
-				}
-				synctest.Wait()
-				continue
-			}
-			if w := l.Wait; w != nil {
-				open := e.Incidents(Filter{Rule: w.Rule, Status: StatusOpen})
-				if len(open) != 1 {
-					t.Fatalf("wait: got %d open incidents of %s, want 1", len(open), w.Rule)
-				}
-				if _, err := e.Wait(open[0].ID, w.Reason); err != nil {
-					t.Fatalf("wait: %v", err)
-				}
-				synctest.Wait()
-				continue
-			}
-			if l.Ack != nil {
-				open := e.Incidents(Filter{Rule: l.Ack.Rule, Status: StatusOpen})
-				if len(open) != 1 {
-					t.Fatalf("ack: got %d open incidents of %s, want 1", len(open), l.Ack.Rule)
-				}
-				if _, err := e.Ack(open[0].ID, l.Ack.By); err != nil {
-					t.Fatalf("ack: %v", err)
-				}
-				synctest.Wait()
-				continue
-			}
-			if len(l.Labels) == 0 {
-				continue
-			}
-			ev := ingest.Event{Kind: "test", Source: l.Source, Labels: ingest.LabelsFromMap(l.Labels),
-				Annotations: ingest.LabelsFromMap(l.Annotations), ArrivalTime: time.Now()}
-			if ev.Source == "" {
-				ev.Source = "test"
-			}
-			ev.EventTime = ev.ArrivalTime
-			if l.EventTime != "" {
-				ev.EventTime = start.Add(mustDur(t, l.EventTime))
-			}
-			ev.Fingerprint = ingest.FingerprintOf(ev.Labels)
-			if l.Status == "resolved" {
-				ev.Status = ingest.StatusResolved
-			}
-			ev.Severity, _ = ingest.ParseSeverity(l.Severity)
-			if err := e.Submit(context.Background(), []ingest.Event{ev}); err != nil {
-				t.Fatalf("submit: %v", err)
-			}
+			applyLine(t, e, l, start)
 			synctest.Wait()
 		}
 		for _, inc := range e.Incidents(Filter{}) {
@@ -329,4 +277,60 @@ func toGolden(c Change, start time.Time) goldenChange {
 		}
 	}
 	return g
+}
+
+// applyLine applies one golden input line (an event, a change record, an
+// acknowledgement or a wait) to an engine.
+func applyLine(t *testing.T, e *Engine, l inputLine, start time.Time) {
+	t.Helper()
+	if c := l.Change; c != nil {
+		rec := ChangeRecord{ID: c.ID, Title: c.Title, Start: start.Add(mustDur(t, c.Start)), Scope: c.Scope}
+		if c.End != "" {
+			rec.End = start.Add(mustDur(t, c.End))
+		}
+		if err := e.AddChanges([]ChangeRecord{rec}); err != nil {
+			t.Fatalf("change: %v", err)
+		}
+		return
+	}
+	if w := l.Wait; w != nil {
+		open := e.Incidents(Filter{Rule: w.Rule, Status: StatusOpen})
+		if len(open) != 1 {
+			t.Fatalf("wait: got %d open incidents of %s, want 1", len(open), w.Rule)
+		}
+		if _, err := e.Wait(open[0].ID, w.Reason); err != nil {
+			t.Fatalf("wait: %v", err)
+		}
+		return
+	}
+	if l.Ack != nil {
+		open := e.Incidents(Filter{Rule: l.Ack.Rule, Status: StatusOpen})
+		if len(open) != 1 {
+			t.Fatalf("ack: got %d open incidents of %s, want 1", len(open), l.Ack.Rule)
+		}
+		if _, err := e.Ack(open[0].ID, l.Ack.By); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+		return
+	}
+	if len(l.Labels) == 0 {
+		return
+	}
+	ev := ingest.Event{Kind: "test", Source: l.Source, Labels: ingest.LabelsFromMap(l.Labels),
+		Annotations: ingest.LabelsFromMap(l.Annotations), ArrivalTime: time.Now()}
+	if ev.Source == "" {
+		ev.Source = "test"
+	}
+	ev.EventTime = ev.ArrivalTime
+	if l.EventTime != "" {
+		ev.EventTime = start.Add(mustDur(t, l.EventTime))
+	}
+	ev.Fingerprint = ingest.FingerprintOf(ev.Labels)
+	if l.Status == "resolved" {
+		ev.Status = ingest.StatusResolved
+	}
+	ev.Severity, _ = ingest.ParseSeverity(l.Severity)
+	if err := e.Submit(context.Background(), []ingest.Event{ev}); err != nil {
+		t.Fatalf("submit: %v", err)
+	}
 }
