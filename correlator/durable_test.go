@@ -25,22 +25,14 @@ import (
 // durableRules: registers grouped by store, opened at once.
 func durableRules(t testing.TB) *rules.Set {
 	t.Helper()
-	f, err := rules.ParseFile("durable.yml", []byte(`
+	return compileRules(t, `
 rules:
   - name: store-registers
     match: ['alertname="RegisterDown"']
     group_by: [store]
     group_wait: 0s
     update_interval: 1h
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Compile([]rules.Named{{Name: "durable.yml", File: f}}, rules.DefaultMatrix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
+`)
 }
 
 // durableEngine is an engine over a real store, running in real time.
@@ -284,7 +276,7 @@ func TestAckIsStored(t *testing.T) {
 // A closed incident's records leave the store with it: the group record
 // and every signal record.
 func TestClosedIncidentLeavesTheStore(t *testing.T) {
-	f, err := rules.ParseFile("close.yml", []byte(`
+	set := compileRules(t, `
 rules:
   - name: store-registers
     match: ['alertname="RegisterDown"']
@@ -292,14 +284,7 @@ rules:
     group_wait: 0s
     reopen_within: 1m
     close_after: 10m
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Compile([]rules.Named{{Name: "close.yml", File: f}}, rules.DefaultMatrix())
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
 		st, err := store.Open(dir)
@@ -352,21 +337,14 @@ rules:
 // A change-marker signal's change record is written with the event's
 // commit: a crash right after SubmitStored keeps it.
 func TestChangeMarkerIsStored(t *testing.T) {
-	f, err := rules.ParseFile("marker.yml", []byte(`
+	set := compileRules(t, `
 rules:
   - name: deployments
     match: ['alertname="FirmwareDeployment"']
     change:
       scope: [chain, firmware]
       id_label: change_id
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Compile([]rules.Named{{Name: "marker.yml", File: f}}, rules.DefaultMatrix())
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	d := openDurable(t, t.TempDir(), set, 2)
 	defer d.stop(t)
 	ev := event(map[string]string{"alertname": "FirmwareDeployment", "chain": "ica", "firmware": "7.1.0", "change_id": "CHG-88"}, ingest.StatusFiring)

@@ -281,14 +281,7 @@ func TestBackpressureAllOrNothing(t *testing.T) {
 // After SetRules new events follow the new rules; open incidents keep theirs.
 func TestSetRules(t *testing.T) {
 	oldSet := loadExample(t, "datacenter")
-	f, err := rules.ParseFile("new.yml", []byte("rules:\n  - name: disk-by-site\n    match: ['alertname=\"DiskFull\"']\n    group_by: [site]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	newSet, err := rules.Compile([]rules.Named{{Name: "new.yml", File: f}}, rules.DefaultMatrix())
-	if err != nil {
-		t.Fatal(err)
-	}
+	newSet := compileRules(t, "rules:\n  - name: disk-by-site\n    match: ['alertname=\"DiskFull\"']\n    group_by: [site]\n")
 	synctest.Test(t, func(t *testing.T) {
 		h := startEngine(t, Options{Shards: 2}, oldSet)
 		defer h.stop()
@@ -385,7 +378,7 @@ func TestStopFlushesHeldChanges(t *testing.T) {
 
 // The service-management measures, read back with testutil.
 func TestITILMetrics(t *testing.T) {
-	f, err := rules.ParseFile("itil.yml", []byte(`
+	set := compileRules(t, `
 services:
   - name: pos
     match: ['app="pos"']
@@ -399,14 +392,7 @@ rules:
     group_by: [store]
     impact: low
     urgency: high
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Compile([]rules.Named{{Name: "itil.yml", File: f}}, rules.DefaultMatrix())
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	synctest.Test(t, func(t *testing.T) {
 		h := startEngine(t, Options{Shards: 1}, set)
 		defer h.stop()
@@ -524,21 +510,14 @@ func TestSilence(t *testing.T) {
 // A problem raised by a daily pattern becomes a known error, whose
 // workaround then reaches the group's next incident.
 func TestKnownErrorFromProblem(t *testing.T) {
-	f, err := rules.ParseFile("p.yml", []byte(`
+	set := compileRules(t, `
 problems:
   daily: {days: 3, min_days: 2, tolerance: 10m}
 rules:
   - name: store-registers
     match: ['alertname="RegisterDown"']
     group_by: [store]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Compile([]rules.Named{{Name: "p.yml", File: f}}, rules.DefaultMatrix())
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	synctest.Test(t, func(t *testing.T) {
 		h := startEngine(t, Options{Shards: 2}, set)
 		defer h.stop()
@@ -599,7 +578,7 @@ rules:
 // A storm of repeats into a resolve_after incident, and of sub-threshold
 // signals into a waiting group, keeps the timer heap small.
 func TestTimersStayBoundedUnderStorm(t *testing.T) {
-	f, err := rules.ParseFile("s.yml", []byte(`
+	set := compileRules(t, `
 rules:
   - name: pos
     match: ['app="pos"']
@@ -609,14 +588,7 @@ rules:
     match: ['app="store"']
     group_by: [store]
     threshold: {distinct: {label: register, count: 1000000}}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Compile([]rules.Named{{Name: "s.yml", File: f}}, rules.DefaultMatrix())
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	synctest.Test(t, func(t *testing.T) {
 		h := startEngine(t, Options{Shards: 1}, set)
 		defer h.stop()
@@ -678,14 +650,7 @@ func TestDefaultTemplatesFastPath(t *testing.T) {
 // incident that was already open.
 func TestReloadAppliesWindowsAndKnownErrors(t *testing.T) {
 	compile := func(src string) *rules.Set {
-		f, err := rules.ParseFile("r.yml", []byte(src))
-		if err != nil {
-			t.Fatal(err)
-		}
-		set, err := rules.Compile([]rules.Named{{Name: "r.yml", File: f}}, rules.DefaultMatrix())
-		if err != nil {
-			t.Fatal(err)
-		}
+		set := compileRules(t, src)
 		return set
 	}
 	base := "rules:\n  - name: disk\n    match: ['alertname=\"DiskFull\"']\n    group_by: [instance]\n"

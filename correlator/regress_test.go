@@ -11,7 +11,8 @@ import (
 	"github.com/corrd/corrd/rules"
 )
 
-func compileRules(t *testing.T, src string) *rules.Set {
+// compileRules compiles one rules file.
+func compileRules(t testing.TB, src string) *rules.Set {
 	t.Helper()
 	f, err := rules.ParseFile("r.yml", []byte(src))
 	if err != nil {
