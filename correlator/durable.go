@@ -4,13 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/corrd/corrd/correlator/store"
 	"github.com/corrd/corrd/ingest"
@@ -22,7 +23,10 @@ import (
 //
 //   - at the end of each processing step (a batch of events, a note from
 //     another shard, a timer, an API call) a shard encodes the groups the
-//     step changed and the changes it emitted into one commit request;
+//     step changed (signals, timeline entries and breadth pairs are
+//     records of their own, written when they change) and the changes it
+//     emitted into one commit request; while the committer is writing,
+//     shards hold their steps back and hand them in together;
 //   - one committer goroutine writes the requests that queued up meanwhile
 //     in one transaction (a group commit), then publishes the changes, each
 //     with its outbox sequence number, and releases the callers waiting on
@@ -696,9 +700,10 @@ func (e *Engine) restoreState(c Committer) error {
 		return nil
 	}))
 	sort.Slice(d.pending, func(i, j int) bool { return d.pending[i].Change.Seq < d.pending[j].Change.Seq })
-	// Signals of incidents no group holds (their group was skipped, or a
-	// crash came between an incident's close and its signals' delete
-	// ... which one transaction prevents; skipped groups are the case).
+	// Signal, timeline and breadth records of incidents no group holds
+	// are left over (a close deletes them in the same transaction, so
+	// only a bug or a hand-edited store leaves any): removed, unless a
+	// group was skipped (its rule may come back with the next config).
 	var orphans []store.Op
 	held := func(id string) bool {
 		for _, s := range e.shards {

@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	json "github.com/goccy/go-json"
 	"sort"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/corrd/corrd/ingest"
 	"github.com/corrd/corrd/rules"
@@ -15,7 +16,10 @@ import (
 // The durable codec: a group and everything it owns (its incidents, their
 // signals and timelines, its threshold window and rollup bookkeeping) as one
 // JSON record, and the re-installation of such a record in a shard as if the
-// group had been built live.
+// group had been built live. The durable engine writes the group without its
+// incidents' signals, timelines and breadth (encodeGroupState), which are
+// records of their own (encodeSig, timeline entries, breadth keys), and
+// attaches them again on restore. Times are Unix nanoseconds (nanos).
 //
 // The records are written through mirror structs with short tags so that
 // the in-memory types stay free to change. Pointers the rule set owns are
