@@ -50,6 +50,7 @@ const (
 	bucketTimeline   = "timeline"
 	bucketBreadth    = "breadth"
 	bucketRecur      = "recurrence"
+	bucketClosed     = "closed"
 	bucketOutbox     = "outbox"
 	bucketOutboxDone = "outbox_done"
 	bucketEngine     = "engine"
@@ -163,6 +164,27 @@ func (s *shard) markSig(inc *incState, sig *sigState) {
 		s.step.sigs = map[*sigState]*incState{}
 	}
 	s.step.sigs[sig] = inc
+}
+
+// keepClosed writes the snapshot of a closed incident the shard keeps for
+// reading (API, reports), so that it can still be read after a restart.
+func (s *shard) keepClosed(snap *Incident) {
+	if !s.e.dur.on {
+		return
+	}
+	data, err := json.Marshal(snap)
+	if err != nil {
+		s.e.m.persistErrors.Inc()
+		return
+	}
+	s.step.ops = append(s.step.ops, store.Op{Bucket: bucketClosed, Key: snap.ID, Value: data})
+}
+
+// forgetClosed deletes a closed incident's snapshot the shard let go.
+func (s *shard) forgetClosed(id string) {
+	if s.e.dur.on {
+		s.step.ops = append(s.step.ops, store.Op{Bucket: bucketClosed, Key: id})
+	}
 }
 
 // putTimeline writes timeline entry i of inc (entries never change).
@@ -665,6 +687,44 @@ func (e *Engine) restoreState(c Committer) error {
 		e.shards[e.shardOf(h)].recur[h] = r
 		return nil
 	}))
+	// Closed incidents kept for reading: oldest first, spread over the
+	// shards by id, at most maxClosedKept each (the rest are let go).
+	var closed []Incident
+	errs = append(errs, c.Load(bucketClosed, func(key string, data []byte) error {
+		var inc Incident
+		if err := json.Unmarshal(data, &inc); err != nil {
+			e.log.Error().Err(err).Str("incident", key).Msg("stored closed incident skipped")
+			return nil
+		}
+		closed = append(closed, inc)
+		return nil
+	}))
+	sort.Slice(closed, func(i, j int) bool {
+		a, b := closed[i].ClosedAt, closed[j].ClosedAt
+		if a == nil || b == nil {
+			return a == nil && b != nil
+		}
+		return a.Before(*b)
+	})
+	var dropClosed []store.Op
+	for _, inc := range closed {
+		s := e.shards[int(hashString(offset64, inc.ID)%uint64(len(e.shards)))]
+		if len(s.closed) >= maxClosedKept {
+			old := s.closed[0]
+			delete(s.closedByID, old.ID)
+			s.closed = append(s.closed[:0], s.closed[1:]...)
+			dropClosed = append(dropClosed, store.Op{Bucket: bucketClosed, Key: old.ID})
+		}
+		s.closed = append(s.closed, inc)
+	}
+	for _, s := range e.shards {
+		for i := range s.closed {
+			s.closedByID[s.closed[i].ID] = i
+		}
+	}
+	if len(dropClosed) > 0 {
+		errs = append(errs, c.Commit(dropClosed))
+	}
 	errs = append(errs, c.Load(bucketEngine, func(key string, data []byte) error {
 		if key == keyOutboxSeq && len(data) == 8 {
 			d.seq = max(d.seq, binary.BigEndian.Uint64(data))

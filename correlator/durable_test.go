@@ -468,3 +468,56 @@ func TestSubmitStoredSenderGivesUp(t *testing.T) {
 		<-done
 	})
 }
+
+// A closed incident can still be read (API, report) after a restart.
+func TestClosedIncidentReadableAfterRestart(t *testing.T) {
+	set := compileRules(t, `
+rules:
+  - name: store-registers
+    match: ['alertname="RegisterDown"']
+    group_by: [store]
+    group_wait: 0s
+    reopen_within: 1m
+    close_after: 10m
+`)
+	dir := t.TempDir()
+	var id string
+	synctest.Test(t, func(t *testing.T) {
+		st, err := store.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := New(Options{Shards: 2}, set, &recorder{}, prometheus.NewRegistry(), zerolog.Nop())
+		if err := e.Restore(st); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = e.Run(ctx); close(done) }()
+		synctest.Wait()
+		if err := e.SubmitStored(ctx, []ingest.Event{register("0001", 1, ingest.StatusFiring)}); err != nil {
+			t.Fatal(err)
+		}
+		id = e.Incidents(Filter{})[0].ID
+		if err := e.SubmitStored(ctx, []ingest.Event{register("0001", 1, ingest.StatusResolved)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(11 * time.Minute)
+		synctest.Wait()
+		if inc, ok := e.Incident(id); !ok || inc.Status != StatusClosed {
+			t.Fatalf("before the restart: %v %v, want closed", ok, inc.Status)
+		}
+		cancel()
+		<-done
+		st.Close()
+	})
+	r := openDurable(t, dir, set, 3)
+	defer r.stop(t)
+	inc, ok := r.e.Incident(id)
+	if !ok || inc.Status != StatusClosed || len(inc.Timeline) != 3 {
+		t.Fatalf("after the restart: found %v, status %s, %d timeline entries; want closed with opened, resolved, closed", ok, inc.Status, len(inc.Timeline))
+	}
+	if got := r.e.Incidents(Filter{Status: StatusClosed}); len(got) != 1 || got[0].ID != id {
+		t.Errorf("closed list after the restart: %+v", got)
+	}
+}

@@ -599,9 +599,11 @@ func (s *shard) retainClosed(inc *incState) {
 	snap.Timeline = append([]TimelineEntry(nil), inc.timeline...)
 	if len(s.closed) >= maxClosedKept {
 		delete(s.closedByID, s.closed[0].ID)
+		s.forgetClosed(s.closed[0].ID)
 		s.closed = append(s.closed[:0], s.closed[1:]...)
 	}
 	s.closed = append(s.closed, snap)
+	s.keepClosed(&snap)
 	// Indexes shift when the oldest is dropped.
 	for i := range s.closed {
 		s.closedByID[s.closed[i].ID] = i
