@@ -743,23 +743,47 @@ func (e *Engine) restoreState(c Committer) error {
 		doneBy[binary.BigEndian.Uint64([]byte(key))] = sinks
 		return nil
 	}))
+	// The outbox, in key (sequence) order, decoded in parallel: a backlog
+	// of full incident snapshots is most of a start's time otherwise.
+	type rawChange struct {
+		seq  uint64
+		data []byte
+	}
+	var raw []rawChange
 	errs = append(errs, c.Load(bucketOutbox, func(key string, data []byte) error {
 		if len(key) != 8 {
 			return nil
 		}
 		seq := binary.BigEndian.Uint64([]byte(key))
 		d.seq = max(d.seq, seq)
-		var ch Change
-		if err := json.Unmarshal(data, &ch); err != nil {
-			e.m.persistErrors.Inc()
-			e.log.Error().Err(err).Uint64("seq", seq).Msg("stored change unreadable; dropped from the outbox")
-			return nil
-		}
-		ch.Seq = seq
-		d.pending = append(d.pending, PendingChange{Change: ch, Done: doneBy[seq]})
+		raw = append(raw, rawChange{seq: seq, data: append([]byte(nil), data...)})
 		return nil
 	}))
-	sort.Slice(d.pending, func(i, j int) bool { return d.pending[i].Change.Seq < d.pending[j].Change.Seq })
+	decoded := make([]PendingChange, len(raw))
+	ok := make([]bool, len(raw))
+	workers := min(len(e.shards), max(1, len(raw)/256))
+	var dwg sync.WaitGroup
+	for w := range workers {
+		dwg.Go(func() {
+			for i := w; i < len(raw); i += workers {
+				var ch Change
+				if err := json.Unmarshal(raw[i].data, &ch); err != nil {
+					e.m.persistErrors.Inc()
+					e.log.Error().Err(err).Uint64("seq", raw[i].seq).Msg("stored change unreadable; dropped from the outbox")
+					continue
+				}
+				ch.Seq = raw[i].seq
+				decoded[i], ok[i] = PendingChange{Change: ch, Done: doneBy[raw[i].seq]}, true
+			}
+		})
+	}
+	dwg.Wait()
+	raw = nil
+	for i := range decoded {
+		if ok[i] {
+			d.pending = append(d.pending, decoded[i])
+		}
+	}
 	// Signal, timeline and breadth records of incidents no group holds
 	// are left over (a close deletes them in the same transaction, so
 	// only a bug or a hand-edited store leaves any): removed, unless a
