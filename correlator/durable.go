@@ -674,6 +674,9 @@ func (e *Engine) restoreState(c Committer) error {
 	}
 	wg.Wait()
 	perShard = nil
+	for _, s := range e.shards {
+		s.resyncParents()
+	}
 	errs = append(errs, c.Load(bucketRecur, func(key string, data []byte) error {
 		if len(key) != 8 {
 			return nil

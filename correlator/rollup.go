@@ -18,37 +18,68 @@ type parentTarget struct {
 // from the child's group labels or, failing that, its common labels.
 func (s *shard) notifyParentsOpened(inc *incState, now time.Time) {
 	for _, p := range inc.rule.Parents {
-		value := func(name string) string {
-			if v := inc.g.labels.Get(name); v != "" {
-				return v
-			}
-			return inc.common.Get(name)
-		}
-		ls := make(ingest.Labels, 0, len(p.Rollup.GroupBy))
-		complete := true
-		for _, name := range p.Rollup.GroupBy {
-			v := value(name)
-			if v == "" {
-				complete = false
-				break
-			}
-			ls = append(ls, ingest.Label{Name: name, Value: v})
-		}
-		if !complete {
+		ls, h, ok := parentGroup(inc, p)
+		if !ok {
 			continue
 		}
-		h := groupHashOf(p, p.Rollup.GroupBy, value)
 		inc.parents = append(inc.parents, parentTarget{rule: p, hash: h})
-		var breadth []ingest.Label
-		for _, b := range p.Breadth {
-			for v := range inc.breadth[b] {
-				breadth = append(breadth, ingest.Label{Name: b, Value: v})
+		s.postChildOpened(inc, p, h, ls, now)
+	}
+}
+
+// parentGroup is the group of rollup rule p that inc is a child of: its
+// labels and hash; ok is false when inc lacks one of its group_by labels.
+func parentGroup(inc *incState, p *rules.Compiled) (ls ingest.Labels, h uint64, ok bool) {
+	value := func(name string) string {
+		if v := inc.g.labels.Get(name); v != "" {
+			return v
+		}
+		return inc.common.Get(name)
+	}
+	ls = make(ingest.Labels, 0, len(p.Rollup.GroupBy))
+	for _, name := range p.Rollup.GroupBy {
+		v := value(name)
+		if v == "" {
+			return nil, 0, false
+		}
+		ls = append(ls, ingest.Label{Name: name, Value: v})
+	}
+	return ls, groupHashOf(p, p.Rollup.GroupBy, value), true
+}
+
+// postChildOpened tells the shard of parent group h that inc opened at.
+func (s *shard) postChildOpened(inc *incState, p *rules.Compiled, h uint64, ls ingest.Labels, at time.Time) {
+	var breadth []ingest.Label
+	for _, b := range p.Breadth {
+		for v := range inc.breadth[b] {
+			breadth = append(breadth, ingest.Label{Name: b, Value: v})
+		}
+	}
+	s.e.shards[s.e.shardOf(h)].post(note{
+		kind: noteChildOpened, parent: p, set: inc.g.set, hash: h, labels: ls, breadth: breadth,
+		child: childRef{id: inc.id, shard: s.idx, at: at, severity: inc.severity, first: inc.firstSeen},
+	})
+}
+
+// resyncParents tells the rollup parents of every restored child where it
+// stands: open (with its breadth), or resolved. A crash can come between a
+// child's commit and its parent's (they may live on different shards), so
+// the parent may have missed the last notice; each of these notices is
+// idempotent at the parent. Called after a restore, before Run.
+func (s *shard) resyncParents() {
+	for _, inc := range s.byID {
+		for _, t := range inc.parents {
+			dst := s.e.shards[s.e.shardOf(t.hash)]
+			switch inc.status {
+			case StatusOpen:
+				if ls, h, ok := parentGroup(inc, t.rule); ok && h == t.hash {
+					s.postChildOpened(inc, t.rule, h, ls, inc.openedAt)
+				}
+				dst.post(note{kind: noteChildReopened, hash: t.hash, child: childRef{id: inc.id}})
+			case StatusResolved:
+				dst.post(note{kind: noteChildResolved, hash: t.hash, child: childRef{id: inc.id}})
 			}
 		}
-		s.e.shards[s.e.shardOf(h)].post(note{
-			kind: noteChildOpened, parent: p, set: inc.g.set, hash: h, labels: ls, breadth: breadth,
-			child: childRef{id: inc.id, shard: s.idx, at: now, severity: inc.severity, first: inc.firstSeen},
-		})
 	}
 }
 
@@ -79,6 +110,19 @@ func (s *shard) notifyParentsResolved(inc *incState) {
 // min_children children opened within the rollup's window.
 func (s *shard) childOpened(n *note, now time.Time) {
 	g := s.groups[n.hash]
+	if g != nil && g.knowsChild(n.child.id) {
+		// A repeated notice (resyncParents after a restart): only its
+		// breadth may be news.
+		for _, inc := range g.open {
+			if _, ok := inc.childOpen[n.child.id]; ok {
+				if fresh := addPairs(inc.breadth, n.breadth, nil); len(fresh) > 0 {
+					s.putBreadth(inc, fresh)
+					s.afterChange(inc, now)
+				}
+			}
+		}
+		return
+	}
 	if g == nil {
 		g = &group{hash: n.hash, rule: n.parent, set: n.set, labels: n.labels, key: n.labels.String()}
 		s.groups[n.hash] = g
@@ -96,6 +140,9 @@ func (s *shard) childOpened(n *note, now time.Time) {
 	g.waitingChildren = append(g.waitingChildren, n.child)
 	s.expireChildren(g, now)
 	if len(g.waitingChildren) < g.rule.Rollup.MinChildren {
+		// A notice re-sent after a restart may be out of the window
+		// already, and the group then holds nothing.
+		s.forgetIfIdle(g)
 		return
 	}
 	previous := g.supersede()

@@ -93,6 +93,37 @@ func (g *group) idle() bool {
 	return len(g.open) == 0 && (g.pending == nil || len(g.pending.sigs) == 0) && len(g.waitingChildren) == 0 && g.lastResolved == nil && len(g.closing) == 0
 }
 
+// knowsChild reports whether the rollup group already counts child id:
+// waiting, or a child of one of its incidents.
+func (g *group) knowsChild(id string) bool {
+	for _, c := range g.waitingChildren {
+		if c.id == id {
+			return true
+		}
+	}
+	has := func(inc *incState) bool {
+		if inc == nil {
+			return false
+		}
+		_, ok := inc.childOpen[id]
+		return ok
+	}
+	for _, inc := range g.open {
+		if has(inc) {
+			return true
+		}
+	}
+	if has(g.lastResolved) {
+		return true
+	}
+	for _, inc := range g.closing {
+		if has(inc) {
+			return true
+		}
+	}
+	return false
+}
+
 // supersede moves the group's latest resolved incident to closing: a new
 // incident of the group opened, or another one resolved. It returns the
 // superseded incident's id.
