@@ -116,8 +116,12 @@ outputs:
 			t.Errorf("backup holds %d groups, want the alert's one", groups)
 		}
 	}
-	if _, body := get("/metrics"); !strings.Contains(body, "corrd_store_size_bytes") {
-		t.Error("metrics lack corrd_store_size_bytes")
+	_, body = get("/metrics")
+	for _, want := range []string{"corrd_store_size_bytes", "corrd_store_recovery_seconds", "corrd_store_commit_duration_seconds_count",
+		"corrd_store_commit_records_count", "corrd_store_commit_bytes_total", "corrd_outputs_queue_oldest_age_seconds"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 	if code, body := get("/api/v1/incidents?status=bogus"); code != http.StatusBadRequest {
 		t.Errorf("bad status: %d %s", code, body)
