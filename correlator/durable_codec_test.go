@@ -382,7 +382,7 @@ type goldenRun struct {
 	stop func()
 	// st or store is the first engine's state, whichever it keeps.
 	st    *memStore
-	store *storeEngine
+	store *durableEngine
 }
 
 // eachGoldenRestore runs every golden case on the engine start makes and,

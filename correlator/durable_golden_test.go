@@ -4,83 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/corrd/corrd/correlator/store"
 	"github.com/corrd/corrd/ingest"
 	"github.com/corrd/corrd/rules"
 )
-
-// storeEngine is a durable engine over a real store file.
-type storeEngine struct {
-	e      *Engine
-	st     *store.Store
-	rec    *recorder
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func startStoreEngine(t *testing.T, set *rules.Set, dir, dedup string) *storeEngine {
-	t.Helper()
-	st, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &storeEngine{st: st, rec: &recorder{}, done: make(chan struct{})}
-	opts := Options{Shards: 3, DedupPath: dedup, DedupSaveInterval: rules.Duration(1000 * time.Hour)}
-	d.e = New(opts, set, d.rec, prometheus.NewRegistry(), zerolog.Nop())
-	if err := d.e.Restore(st); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d.cancel = cancel
-	go func() { _ = d.e.Run(ctx); close(d.done) }()
-	synctest.Wait()
-	return d
-}
-
-func (d *storeEngine) stop(t *testing.T) {
-	d.cancel()
-	<-d.done
-	if err := d.st.Close(); err != nil {
-		t.Error(err)
-	}
-}
-
-// crashCopy copies the engine's store file as it is on disk into a new
-// directory, with the dedup set saved beside it.
-func (d *storeEngine) crashCopy(t *testing.T) (dir, dedup string) {
-	t.Helper()
-	dir = t.TempDir()
-	src, err := os.Open(d.st.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.Create(filepath.Join(dir, store.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	dedup = filepath.Join(dir, "dedup")
-	if err := d.e.dedup.SaveToFileConcurrent(dedup, 1); err != nil {
-		t.Fatal(err)
-	}
-	return dir, dedup
-}
 
 // Every golden case, through the store as the daemon writes it (groups,
 // signals and timeline entries as their own records, group commits): an
@@ -98,7 +29,8 @@ func TestDurableGoldenStoreRestore(t *testing.T) {
 	}
 	eachGoldenRestore(t, every,
 		func(t *testing.T, set *rules.Set) goldenRun {
-			a := startStoreEngine(t, set, t.TempDir(), "")
+			a := openDurable(t, t.TempDir(), set, 3)
+			synctest.Wait()
 			return goldenRun{e: a.e, rec: a.rec, stop: func() { a.stop(t) }, store: a}
 		},
 		func(t *testing.T, set *rules.Set, a goldenRun, line int) goldenRun {
@@ -108,8 +40,8 @@ func TestDurableGoldenStoreRestore(t *testing.T) {
 				}
 			}
 			synctest.Wait()
-			dir, _ := a.store.crashCopy(t)
-			b := startStoreEngine(t, set, dir, "")
+			b := openDurable(t, a.store.crash(t), set, 3)
+			synctest.Wait()
 			sameIncidents(t, fmt.Sprintf("restored from the store before line %d", line), a.e, b.e)
 			return goldenRun{e: b.e, rec: b.rec, stop: func() { b.stop(t) }}
 		})
@@ -133,7 +65,7 @@ rules:
 		return event(map[string]string{"alertname": "HostDown", "host": h, "site": "s1"}, ingest.StatusFiring)
 	}
 	synctest.Test(t, func(t *testing.T) {
-		a := startStoreEngine(t, set, t.TempDir(), "")
+		a := openDurable(t, t.TempDir(), set, 3)
 		defer a.stop(t)
 		ctx := context.Background()
 		if err := a.e.SubmitStored(ctx, []ingest.Event{host("h1"), host("h2")}); err != nil {
@@ -141,7 +73,7 @@ rules:
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
-		before, _ := a.crashCopy(t) // the parent counts h1 and h2
+		before := a.crash(t) // the parent counts h1 and h2
 		if err := a.e.SubmitStored(ctx, []ingest.Event{host("h3")}); err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +83,7 @@ rules:
 		if len(parent) != 1 || parent[0].Breadth["host"] != 3 {
 			t.Fatalf("parents %+v, want one counting 3 hosts", parent)
 		}
-		after, _ := a.crashCopy(t)
+		after := a.crash(t)
 
 		// The crash: h3 committed, the parent's step that took it not.
 		// Put the parent's group record and breadth as they were before.
@@ -181,7 +113,7 @@ rules:
 		}
 		st.Close()
 
-		b := startStoreEngine(t, set, after, "")
+		b := openDurable(t, after, set, 3)
 		defer b.stop(t)
 		time.Sleep(time.Second)
 		synctest.Wait()

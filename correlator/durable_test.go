@@ -35,7 +35,19 @@ rules:
 `)
 }
 
-// durableEngine is an engine over a real store, running in real time.
+// closingRules close a resolved store incident 10 minutes later.
+const closingRules = `
+rules:
+  - name: store-registers
+    match: ['alertname="RegisterDown"']
+    group_by: [store]
+    group_wait: 0s
+    reopen_within: 1m
+    close_after: 10m
+`
+
+// durableEngine is an engine over a real store file, in real time or in a
+// synctest bubble.
 type durableEngine struct {
 	e      *Engine
 	st     *store.Store
@@ -276,33 +288,16 @@ func TestAckIsStored(t *testing.T) {
 // A closed incident's records leave the store with it: the group record
 // and every signal record.
 func TestClosedIncidentLeavesTheStore(t *testing.T) {
-	set := compileRules(t, `
-rules:
-  - name: store-registers
-    match: ['alertname="RegisterDown"']
-    group_by: [store]
-    group_wait: 0s
-    reopen_within: 1m
-    close_after: 10m
-`)
+	set := compileRules(t, closingRules)
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
-		st, err := store.Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		e := New(Options{Shards: 2}, set, &recorder{}, prometheus.NewRegistry(), zerolog.Nop())
-		if err := e.Restore(st); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { _ = e.Run(ctx); close(done) }()
+		d := openDurable(t, dir, set, 2)
+		defer d.stop(t)
+		e, ctx := d.e, context.Background()
 		synctest.Wait()
 		count := func(bucket string) int {
 			n := 0
-			_ = st.Load(bucket, func(string, []byte) error { n++; return nil })
+			_ = d.st.Load(bucket, func(string, []byte) error { n++; return nil })
 			return n
 		}
 		var fire, clear []ingest.Event
@@ -329,8 +324,6 @@ rules:
 		if g, s := count(bucketGroups), count(bucketSignals); g != 0 || s != 0 {
 			t.Errorf("closed: %d group and %d signal records left, want none", g, s)
 		}
-		cancel()
-		<-done
 	})
 }
 
@@ -471,29 +464,12 @@ func TestSubmitStoredSenderGivesUp(t *testing.T) {
 
 // A closed incident can still be read (API, report) after a restart.
 func TestClosedIncidentReadableAfterRestart(t *testing.T) {
-	set := compileRules(t, `
-rules:
-  - name: store-registers
-    match: ['alertname="RegisterDown"']
-    group_by: [store]
-    group_wait: 0s
-    reopen_within: 1m
-    close_after: 10m
-`)
+	set := compileRules(t, closingRules)
 	dir := t.TempDir()
 	var id string
 	synctest.Test(t, func(t *testing.T) {
-		st, err := store.Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := New(Options{Shards: 2}, set, &recorder{}, prometheus.NewRegistry(), zerolog.Nop())
-		if err := e.Restore(st); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { _ = e.Run(ctx); close(done) }()
+		d := openDurable(t, dir, set, 2)
+		e, ctx := d.e, context.Background()
 		synctest.Wait()
 		if err := e.SubmitStored(ctx, []ingest.Event{register("0001", 1, ingest.StatusFiring)}); err != nil {
 			t.Fatal(err)
@@ -507,9 +483,7 @@ rules:
 		if inc, ok := e.Incident(id); !ok || inc.Status != StatusClosed {
 			t.Fatalf("before the restart: %v %v, want closed", ok, inc.Status)
 		}
-		cancel()
-		<-done
-		st.Close()
+		d.stop(t)
 	})
 	r := openDurable(t, dir, set, 3)
 	defer r.stop(t)
