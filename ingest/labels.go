@@ -1,8 +1,10 @@
 package ingest
 
 import (
+	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Label is one name/value pair.
@@ -163,4 +165,24 @@ func hashAddByte(h uint64, b byte) uint64 {
 	h ^= uint64(b)
 	h *= prime64
 	return h
+}
+
+// ValidLabelName reports whether name is a label name Alertmanager
+// accepts in its UTF-8 mode: non-empty valid UTF-8.
+func ValidLabelName(name string) bool {
+	return name != "" && utf8.ValidString(name)
+}
+
+// Validate reports the first label whose name is not a valid label name
+// or whose value is not valid UTF-8, as Alertmanager validates labels.
+func (ls Labels) Validate() error {
+	for _, l := range ls {
+		if !ValidLabelName(l.Name) {
+			return fmt.Errorf("invalid label name %q: must be non-empty UTF-8", l.Name)
+		}
+		if !utf8.ValidString(l.Value) {
+			return fmt.Errorf("label %q: value is not valid UTF-8", l.Name)
+		}
+	}
+	return nil
 }

@@ -98,3 +98,23 @@ func TestLabelsGet(t *testing.T) {
 		})
 	}
 }
+
+func TestLabelsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ls   Labels
+		ok   bool
+	}{
+		{"plain", Labels{{"alertname", "x"}, {"store", "0412"}}, true},
+		{"utf8 name", Labels{{"butik.nummer", "1"}, {"kassa_ö", "2"}}, true},
+		{"empty name", Labels{{"", "x"}}, false},
+		{"invalid name", Labels{{"a\xffb", "x"}}, false},
+		{"invalid value", Labels{{"a", "\xff"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.ls.Validate(); (err == nil) != tc.ok {
+				t.Errorf("Validate: %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}

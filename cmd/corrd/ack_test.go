@@ -47,7 +47,7 @@ func TestAckEndpoint(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	h, err := newWebHandler(webDeps{incidents: e, gatherer: prometheus.NewRegistry(), ready: func() bool { return true }, reload: func() error { return nil }, log: zerolog.Nop()})
+	h, err := newWebHandler(webDeps{incidents: e, gatherer: prometheus.NewRegistry(), ready: func() error { return nil }, reload: func() error { return nil }, log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

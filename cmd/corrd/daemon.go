@@ -187,7 +187,7 @@ func (d *daemon) listen(reg *prometheus.Registry) error {
 		incidents: d.engine,
 		receivers: receivers,
 		gatherer:  reg,
-		ready:     d.ready.Load,
+		ready:     d.readiness,
 		reload:    d.reloader.Reload,
 		log:       webLog,
 		dead:      d.disp,
@@ -214,6 +214,18 @@ func (d *daemon) listen(reg *prometheus.Registry) error {
 	}
 	for _, r := range receivers {
 		webLog.Info().Str("path", r.path).Msg("webhook receiver mounted")
+	}
+	return nil
+}
+
+// errNotRunning is the readiness answer before the engine and the
+// outputs run, and once shutdown has begun.
+var errNotRunning = errors.New("not running")
+
+// readiness reports why the daemon cannot take work, nil when it can.
+func (d *daemon) readiness() error {
+	if !d.ready.Load() {
+		return errNotRunning
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ func TestDeadLetterEndpoints(t *testing.T) {
 		runtime.Gosched() // the delivery goroutine is real: let it run
 	}
 	h, err := newWebHandler(webDeps{incidents: &fakeIncidents{}, gatherer: prometheus.NewRegistry(),
-		ready: func() bool { return true }, reload: func() error { return nil }, log: zerolog.Nop(), dead: d})
+		ready: func() error { return nil }, reload: func() error { return nil }, log: zerolog.Nop(), dead: d})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,8 +46,9 @@ type webDeps struct {
 	// receivers are the webhook sources, mounted at their paths.
 	receivers []receiver
 	gatherer  prometheus.Gatherer
-	// ready reports whether the engine and the outputs run.
-	ready  func() bool
+	// ready reports why corrd cannot take work (the engine or the
+	// outputs do not run, the store cannot commit), nil when it can.
+	ready  func() error
 	reload func() error
 	log    zerolog.Logger
 	// dead are the outputs' dead letters; nil leaves their routes out.
@@ -93,9 +94,9 @@ func newWebHandler(d webDeps) (http.Handler, error) {
 			fmt.Fprintln(w, "corrd is healthy.")
 		})},
 		{"GET /-/ready", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			if !d.ready() {
+			if err := d.ready(); err != nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintln(w, "corrd is not ready.")
+				fmt.Fprintf(w, "corrd is not ready: %v.\n", err)
 				return
 			}
 			fmt.Fprintln(w, "corrd is ready.")

@@ -128,7 +128,12 @@ func newWebFixture(t *testing.T) *webFixture {
 			w.WriteHeader(http.StatusAccepted)
 		})}},
 		gatherer: reg,
-		ready:    f.ready.Load,
+		ready: func() error {
+			if !f.ready.Load() {
+				return errNotRunning
+			}
+			return nil
+		},
 		reload: func() error {
 			f.reloads.Add(1)
 			if err := f.reloadErr.Load(); err != nil {
