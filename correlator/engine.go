@@ -43,6 +43,15 @@ type Options struct {
 	DedupPath string `yaml:"-"`
 	// DedupSaveInterval is how often the dedup set is saved. Default 5m.
 	DedupSaveInterval rules.Duration `yaml:"dedup_save_interval,omitempty"`
+	// CommitTimeout bounds how long SubmitStored and the API's stored
+	// writes wait for the state store to commit; past it they fail with
+	// ErrNotPersisted and the caller answers 503. Default 10s.
+	CommitTimeout rules.Duration `yaml:"commit_timeout,omitempty"`
+	// MaxOpenIncidents bounds the groups with an open or resolved
+	// incident over all shards. Default DefaultMaxOpenIncidents.
+	MaxOpenIncidents int `yaml:"max_open_incidents,omitempty"`
+	// MaxSilences bounds the active silences. Default 1000.
+	MaxSilences int `yaml:"max_silences,omitempty"`
 }
 
 // The option defaults.
@@ -50,6 +59,11 @@ const (
 	DefaultQueueSize       = 100000
 	DefaultDedupWindow     = 5 * time.Minute
 	DefaultDedupCacheBytes = 32 << 20
+	DefaultCommitTimeout   = 10 * time.Second
+	// DefaultMaxOpenIncidents is sized for a 2-core machine with a few
+	// GiB for corrd (about 10 KB per open single-signal incident).
+	DefaultMaxOpenIncidents = 200000
+	DefaultMaxSilences      = 1000
 )
 
 func (o Options) withDefaults() Options {
@@ -67,6 +81,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DedupSaveInterval <= 0 {
 		o.DedupSaveInterval = rules.Duration(5 * time.Minute)
+	}
+	if o.CommitTimeout <= 0 {
+		o.CommitTimeout = rules.Duration(DefaultCommitTimeout)
+	}
+	if o.MaxOpenIncidents <= 0 {
+		o.MaxOpenIncidents = DefaultMaxOpenIncidents
+	}
+	if o.MaxSilences <= 0 {
+		o.MaxSilences = DefaultMaxSilences
 	}
 	return o
 }
