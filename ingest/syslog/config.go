@@ -18,8 +18,12 @@ const (
 	DefaultMaxMessageBytesUDP = 8192
 	DefaultMaxMessageBytesTCP = 65536
 	DefaultMaxConnections     = 1024
-	DefaultIdleTimeout        = 5 * time.Minute
-	DefaultReceiveBuffer      = 8 << 20
+	// DefaultMaxConnectionsPerSource leaves room for a relay's few
+	// connections (rsyslog opens one per action) while one source cannot
+	// take the listener's whole max_connections.
+	DefaultMaxConnectionsPerSource = 32
+	DefaultIdleTimeout             = time.Minute
+	DefaultReceiveBuffer           = 8 << 20
 	// MaxMessageBytesLimit bounds max_message_bytes.
 	MaxMessageBytesLimit = 1 << 20
 )
@@ -52,8 +56,12 @@ type Config struct {
 	// MaxConnections bounds concurrent TCP/TLS connections; more are
 	// closed at once. Default 1024.
 	MaxConnections int `yaml:"max_connections,omitempty"`
+	// MaxConnectionsPerSource bounds the concurrent TCP/TLS connections
+	// from one source IP address; more from that address are closed at
+	// once. Default 32.
+	MaxConnectionsPerSource int `yaml:"max_connections_per_source,omitempty"`
 	// IdleTimeout closes a TCP/TLS connection that sends nothing (or
-	// stalls in a frame) for this long. Default 5m.
+	// stalls in a frame) for this long. Default 1m.
 	IdleTimeout Duration `yaml:"idle_timeout,omitempty"`
 	// Readers is the number of UDP sockets (SO_REUSEPORT), each with its
 	// own reading goroutine. Default 0: GOMAXPROCS.
@@ -233,6 +241,9 @@ func (c *Config) SetDefaults() {
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
 	}
+	if c.MaxConnectionsPerSource == 0 {
+		c.MaxConnectionsPerSource = DefaultMaxConnectionsPerSource
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = Duration(DefaultIdleTimeout)
 	}
@@ -246,7 +257,11 @@ func (c *Config) SetDefaults() {
 		c.Malformed = PolicyDrop
 	}
 	if c.TLS != nil && c.TLS.ClientAuth == "" {
-		c.TLS.ClientAuth = ClientAuthNone
+		// A copy: c.TLS may be shared with the caller's configuration,
+		// which a reload compares with the new one.
+		t := *c.TLS
+		t.ClientAuth = ClientAuthNone
+		c.TLS = &t
 	}
 }
 
@@ -310,6 +325,9 @@ func (c *Config) Validate(path string) error {
 	}
 	if c.MaxConnections < 0 {
 		add("max_connections", "must be >= 0, got %d", c.MaxConnections)
+	}
+	if c.MaxConnectionsPerSource < 0 {
+		add("max_connections_per_source", "must be >= 0, got %d", c.MaxConnectionsPerSource)
 	}
 	if c.IdleTimeout < 0 {
 		add("idle_timeout", "must be >= 0")

@@ -19,7 +19,8 @@
 // are out of CPU the readers wait and the kernel drops (counted from
 // /proc/net/udp) rather than corrd reading datagrams only to discard them.
 //
-// TCP and TLS: one goroutine per connection (at most MaxConnections) reads
+// TCP and TLS: one goroutine per connection (at most MaxConnections, and at
+// most MaxConnectionsPerSource from one source address) reads
 // frames of at most MaxMessageBytes, parses, extracts and submits in
 // batches; on correlator backpressure it retries with backoff and stops
 // reading meanwhile, so TCP flow control slows the sender. A connection

@@ -192,3 +192,58 @@ func TestNewFailsOnBadAddressOrCert(t *testing.T) {
 		t.Error("started without its certificate")
 	}
 }
+
+// TestTCPOneSourceCannotLockOutOthers: a source that opens more idle
+// connections than the listener allows in total takes only its own share;
+// another source still gets its message in, and the idle ones are closed
+// after the idle timeout.
+func TestTCPOneSourceCannotLockOutOthers(t *testing.T) {
+	sub := &fakeSubmitter{}
+	const total, perSource = 8, 4
+	l := startListener(t, Config{Name: "t", Protocol: TCP, Address: "127.0.0.1:0", MaxConnections: total,
+		MaxConnectionsPerSource: perSource, IdleTimeout: Duration(300 * time.Millisecond), Extract: registerRule}, sub)
+	var idle []net.Conn
+	for range 2 * total {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	waitFor(t, "the flooding source's connections accepted or refused", func() bool {
+		return testutil.ToFloat64(l.m.connections) == perSource &&
+			testutil.ToFloat64(l.m.closed[closeTooManySrc]) == 2*total-perSource
+	})
+
+	// Another source address (all of 127.0.0.0/8 is loopback on Linux).
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	other, err := d.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Skipf("cannot bind 127.0.0.2: %v", err)
+	}
+	defer other.Close()
+	msg := "<131>1 2026-11-22T07:59:58Z s pos - - - terminal 7 offline"
+	fmt.Fprintf(other, "%d %s", len(msg), msg)
+	waitFor(t, "the other source's event", func() bool { return sub.count() == 1 })
+
+	// Nothing more is sent: every connection is closed as idle.
+	waitFor(t, "the idle connections closed", func() bool {
+		return testutil.ToFloat64(l.m.closed[closeIdle]) == perSource+1 && testutil.ToFloat64(l.m.connections) == 0
+	})
+	if got := testutil.ToFloat64(l.m.closed[closeTooMany]); got != 0 {
+		t.Errorf("got %v refused as too many in total, want 0", got)
+	}
+}
+
+func TestTCPDefaults(t *testing.T) {
+	c := Config{Name: "t", Protocol: TCP, Address: "127.0.0.1:0"}
+	c.SetDefaults()
+	if c.MaxConnectionsPerSource != DefaultMaxConnectionsPerSource || time.Duration(c.IdleTimeout) != time.Minute {
+		t.Errorf("got max_connections_per_source %d, idle_timeout %v; want %d, 1m", c.MaxConnectionsPerSource, time.Duration(c.IdleTimeout), DefaultMaxConnectionsPerSource)
+	}
+}

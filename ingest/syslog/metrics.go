@@ -29,10 +29,11 @@ const (
 	closeReadError  = "read_error"
 	closeTLS        = "tls_handshake"
 	closeTooMany    = "too_many_connections"
+	closeTooManySrc = "too_many_from_source" // over max_connections_per_source
 	closeShutdownTC = "shutdown"
 )
 
-var closeReasons = [...]string{closeEOF, closeIdle, closeBadFrame, closeReadError, closeTLS, closeTooMany, closeShutdownTC}
+var closeReasons = [...]string{closeEOF, closeIdle, closeBadFrame, closeReadError, closeTLS, closeTooMany, closeTooManySrc, closeShutdownTC}
 
 // metrics are one listener's metrics, curried with its name.
 type metrics struct {

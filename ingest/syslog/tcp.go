@@ -42,6 +42,8 @@ func (l *Listener) runTCP(ctx context.Context, sub ingest.Submitter) error {
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		conns = map[net.Conn]struct{}{}
+		// perSource counts the open connections of each source address.
+		perSource = map[string]int{}
 	)
 	slots := make(chan struct{}, l.cfg.MaxConnections)
 	stop := context.AfterFunc(ctx, func() {
@@ -80,6 +82,7 @@ func (l *Listener) runTCP(ctx context.Context, sub ingest.Submitter) error {
 			c.Close()
 			continue
 		}
+		src := peerIP(c.RemoteAddr())
 		mu.Lock()
 		if ctx.Err() != nil {
 			mu.Unlock()
@@ -87,6 +90,15 @@ func (l *Listener) runTCP(ctx context.Context, sub ingest.Submitter) error {
 			<-slots
 			break
 		}
+		if perSource[src] >= l.cfg.MaxConnectionsPerSource {
+			mu.Unlock()
+			l.m.closed[closeTooManySrc].Inc()
+			l.log.Warn().Str("remote", c.RemoteAddr().String()).Int("max_connections_per_source", l.cfg.MaxConnectionsPerSource).Msg("too many connections from this source; closed")
+			c.Close()
+			<-slots
+			continue
+		}
+		perSource[src]++
 		conns[c] = struct{}{}
 		mu.Unlock()
 		l.m.connections.Inc()
@@ -94,6 +106,9 @@ func (l *Listener) runTCP(ctx context.Context, sub ingest.Submitter) error {
 			defer func() {
 				mu.Lock()
 				delete(conns, c)
+				if perSource[src]--; perSource[src] <= 0 {
+					delete(perSource, src)
+				}
 				mu.Unlock()
 				l.m.connections.Dec()
 				<-slots
