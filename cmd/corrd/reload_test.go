@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
+	"github.com/corrd/corrd/ingest"
 	"github.com/corrd/corrd/rules"
 )
 
@@ -130,5 +132,36 @@ func TestReloadsAreSerialized(t *testing.T) {
 	wg.Wait()
 	if n := overlaps.Load(); n != 0 {
 		t.Errorf("%d overlapping reloads", n)
+	}
+}
+
+// TestNoopReloadWithTLSSyslog: opening a TLS syslog listener leaves the
+// running configuration as it was read, so a reload of the same file
+// reports no section as needing a restart.
+func TestNoopReloadWithTLSSyslog(t *testing.T) {
+	pki := newSyslogPKI(t, t.TempDir())
+	data := []byte(fmt.Sprintf(`
+ingest:
+  syslog:
+    - name: secure
+      protocol: tls
+      address: 127.0.0.1:0
+      tls: {cert_file: %q, key_file: %q}
+`, pki.serverCert, pki.serverKey))
+	running, err := parseConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs, err := newSyslogSources(&running.Ingest, ingest.NewMetrics(nil), nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeSources(srcs)
+	next, err := parseConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := restartNeeded(running, next); len(got) != 0 {
+		t.Errorf("got sections needing a restart %v after a no-op reload, want none", got)
 	}
 }
