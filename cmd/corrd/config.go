@@ -188,6 +188,11 @@ func (c *Config) Validate() error {
 			add("correlator.%s: must be >= 0", f.name)
 		}
 	}
+	// fastcache sizes its buckets for at least 32 MiB whatever it is asked:
+	// a smaller bound would not be the bound.
+	if b := o.DedupCacheBytes; b > 0 && b < correlator.DefaultDedupCacheBytes {
+		add("correlator.dedup_cache_bytes: must be 0 (default) or at least %d (32 MiB, the dedup cache's minimum), got %d", correlator.DefaultDedupCacheBytes, b)
+	}
 
 	// The rules loader checks the patterns themselves.
 	for i, p := range c.RuleFiles {

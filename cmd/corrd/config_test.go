@@ -108,6 +108,12 @@ func TestConfigErrors(t *testing.T) {
 			want: []string{`web.read_timeout: invalid duration "soon" (line 2)`},
 		},
 		{
+			// fastcache would silently raise it to 32 MiB.
+			name: "dedup cache below its minimum",
+			yaml: "correlator:\n  dedup_cache_bytes: 1048576\n",
+			want: []string{"correlator.dedup_cache_bytes: must be 0 (default) or at least 33554432 (32 MiB, the dedup cache's minimum), got 1048576"},
+		},
+		{
 			name: "two documents",
 			yaml: "web: {}\n---\nweb: {}\n",
 			want: []string{"more than one YAML document"},
