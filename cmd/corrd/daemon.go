@@ -109,7 +109,7 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 	if st != nil {
 		outStore = st
 	}
-	d.disp, err = newDispatcher(cfg.Outputs, reg, component(log, "outputs"), outStore)
+	d.disp, err = newDispatcher(cfg.Outputs, reg, log, outStore)
 	if err != nil {
 		d.closeStore()
 		return nil, fmt.Errorf("outputs: %w", err)
@@ -119,7 +119,7 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 	if opts.storagePath != "" {
 		engOpts.DedupPath = filepath.Join(opts.storagePath, "dedup")
 	}
-	d.engine = correlator.New(engOpts, set, d.disp, reg, component(log, "correlator"))
+	d.engine = correlator.New(engOpts, set, d.disp, reg, log)
 	if st != nil {
 		// Incidents, timers and the outbox come back first; then the
 		// outputs learn where to report deliveries, get their dead letters
@@ -176,7 +176,7 @@ func (d *daemon) listen(reg *prometheus.Registry) error {
 	var receivers []receiver
 	im := ingest.NewMetrics(reg)
 	if am := d.cfg.Ingest.Alertmanager; am != nil {
-		r, err := newAlertmanagerReceiver(*am, d.engine, im, reg, component(d.log, "alertmanager"))
+		r, err := newAlertmanagerReceiver(*am, d.engine, im, reg, d.log)
 		if err != nil {
 			return fmt.Errorf("ingest.alertmanager: %w", err)
 		}
@@ -233,6 +233,9 @@ func (d *daemon) readiness() error {
 // addr is the address the HTTP server listens on.
 func (d *daemon) addr() net.Addr { return d.ln.Addr() }
 
+// component derives the logger of a part of cmd/corrd. The packages it
+// wires (correlator, outputs, ingest/...) name themselves: they get the
+// root logger.
 func component(log zerolog.Logger, name string) zerolog.Logger {
 	return log.With().Str("component", name).Logger()
 }
