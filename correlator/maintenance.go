@@ -192,6 +192,30 @@ func (e *Engine) maintenanceOf(inc *incState, now time.Time) (active bool, by st
 	return active, by, next
 }
 
+// maintFields are the stored fields evalMaintenance may change.
+type maintFields struct {
+	maint, withheld, dirty          bool
+	by                              string
+	checkAt, pauseStart, nextStatus time.Time
+}
+
+func (inc *incState) maintFields() maintFields {
+	return maintFields{maint: inc.maint, withheld: inc.withheld, dirty: inc.dirty, by: inc.maintBy,
+		checkAt: inc.maintCheckAt, pauseStart: inc.pauseStart, nextStatus: inc.nextStatus}
+}
+
+// reevalMaintenance is evalMaintenance after the silences or windows
+// changed; it reports whether the incident's state changed, so that only
+// the groups a change touches are written to the store.
+func (s *shard) reevalMaintenance(inc *incState, now time.Time) bool {
+	if inc.status != StatusOpen {
+		return false
+	}
+	before := inc.maintFields()
+	s.evalMaintenance(inc, now)
+	return inc.maintFields() != before
+}
+
 // evalMaintenance moves an open incident into or out of maintenance. In
 // maintenance its changes are recorded but not forwarded and its clocks
 // pause; when maintenance ends with the incident still open, what was

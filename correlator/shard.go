@@ -293,8 +293,11 @@ func (s *shard) handleNote(n *note, now time.Time) {
 			if inc.status != StatusOpen {
 				continue
 			}
-			s.markGroup(inc.g.hash)
 			ke, sus := s.evalKnownErrors(inc), s.evalSuspects(inc)
+			if ke || sus {
+				// Only the groups whose incident changed are written.
+				s.markGroup(inc.g.hash)
+			}
 			switch {
 			case ke:
 				s.knownErrorFound(inc, now)
@@ -304,8 +307,9 @@ func (s *shard) handleNote(n *note, now time.Time) {
 		}
 	case noteMaintenance:
 		for _, inc := range s.byID {
-			s.markGroup(inc.g.hash)
-			s.evalMaintenance(inc, now)
+			if s.reevalMaintenance(inc, now) {
+				s.markGroup(inc.g.hash)
+			}
 		}
 	case noteFlush:
 		s.forceFlush = true
