@@ -30,13 +30,31 @@ type Silence struct {
 var (
 	ErrUnknownSilence = errors.New("silence not found")
 	ErrInvalidSilence = errors.New("invalid silence")
+	// ErrTooManySilences: max_silences silences are active or pending.
+	ErrTooManySilences = errors.New("too many silences")
 )
 
 // silences is the engine's set of silences. Expired ones are kept for a day
 // for reading.
 type silences struct {
-	mu   sync.RWMutex
-	list []*silenceEntry
+	// addMu serialises additions, so that the limit holds while a new
+	// silence is written to the store without holding mu.
+	addMu sync.Mutex
+	mu    sync.RWMutex
+	list  []*silenceEntry
+}
+
+// unexpired counts the silences active or pending at now.
+func (ss *silences) unexpired(now time.Time) int {
+	ss.mu.RLock()
+	defer ss.mu.RUnlock()
+	n := 0
+	for _, se := range ss.list {
+		if se.s.EndsAt.After(now) {
+			n++
+		}
+	}
+	return n
 }
 
 type silenceEntry struct {
@@ -47,7 +65,8 @@ type silenceEntry struct {
 const keepExpiredSilences = 24 * time.Hour
 
 // AddSilence validates and adds a silence and re-evaluates every open
-// incident against it.
+// incident against it. With max_silences silences active or pending it
+// fails with ErrTooManySilences.
 func (e *Engine) AddSilence(s Silence) (Silence, error) {
 	now := time.Now()
 	var errs []error
@@ -79,6 +98,12 @@ func (e *Engine) AddSilence(s Silence) (Silence, error) {
 	}
 	if len(errs) > 0 {
 		return Silence{}, fmt.Errorf("%w: %w", ErrInvalidSilence, errors.Join(errs...))
+	}
+	e.sil.addMu.Lock()
+	defer e.sil.addMu.Unlock()
+	if n := e.sil.unexpired(now); n >= e.opts.MaxSilences {
+		e.m.silencesRefused.Inc()
+		return Silence{}, fmt.Errorf("%w: %d silences are active or pending (max_silences %d); expire one first", ErrTooManySilences, n, e.opts.MaxSilences)
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])

@@ -43,6 +43,12 @@ type metrics struct {
 	leadTime          *prometheus.HistogramVec
 	responseTime      *prometheus.HistogramVec
 	waitingTime       *prometheus.HistogramVec
+
+	silencesRefused  prometheus.Counter
+	incidentsRefused *prometheus.CounterVec
+	eventsShed       *prometheus.CounterVec
+	openIncidents    prometheus.Gauge
+	openIncidentsCap prometheus.Gauge
 }
 
 // serviceTimeBuckets span a minute to two weeks.
@@ -197,9 +203,30 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 			Help:    "Time from the first signal's arrival to acknowledgement (work started), by priority and category.",
 			Buckets: serviceTimeBuckets,
 		}, []string{"priority", "category"}),
+		silencesRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corrd_correlator_silences_refused_total",
+			Help: "Silences refused because max_silences silences are active or pending.",
+		}),
+		incidentsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_incidents_refused_total",
+			Help: "New groups refused at the open-incident cap, by rule kind (default: events no rule matched; rule: a configured rule).",
+		}, []string{"rule_kind"}),
+		eventsShed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_events_shed_total",
+			Help: "Events dropped because their new group was refused at the open-incident cap, by rule.",
+		}, []string{"rule"}),
+		openIncidents: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corrd_correlator_open_incidents",
+			Help: "Groups holding an open or resolved incident (or a pending window), over all shards: what max_open_incidents bounds.",
+		}),
+		openIncidentsCap: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "corrd_correlator_open_incidents_limit",
+			Help: "The open-incident cap (max_open_incidents): new default-rule groups are refused at it, new rule groups 10% above it.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commitSeconds, m.commitOps, m.commitBytes, m.commitErrors, m.recoverySeconds, m.storedWaitAborted,
+		reg.MustRegister(m.silencesRefused, m.incidentsRefused, m.eventsShed, m.openIncidents, m.openIncidentsCap,
+			m.commitSeconds, m.commitOps, m.commitBytes, m.commitErrors, m.recoverySeconds, m.storedWaitAborted,
 			m.problemsDropped, m.persistErrors, m.dedupSaveErrors, m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
 			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{

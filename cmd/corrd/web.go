@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/corrd/corrd/correlator"
+	"github.com/corrd/corrd/correlator/store"
 	"github.com/corrd/corrd/outputs"
 	"github.com/corrd/corrd/rules"
 )
@@ -125,9 +126,19 @@ func newWebHandler(d webDeps) (http.Handler, error) {
 			pattern string
 			h       http.Handler
 		}{"GET /api/v1/store/backup", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/octet-stream")
-			w.Header().Set("Content-Disposition", `attachment; filename="corrd.db"`)
-			if _, err := d.backup(w); err != nil {
+			// The snapshot is taken into a local file before the first
+			// byte goes out, so a refusal or a failed snapshot still gets
+			// its own status.
+			bw := &backupWriter{w: w}
+			n, err := d.backup(bw)
+			switch {
+			case errors.Is(err, store.ErrBackupBusy):
+				w.Header().Set("Retry-After", "60")
+				http.Error(w, "store backup: "+err.Error()+"; retry later", http.StatusTooManyRequests)
+			case err != nil && n == 0 && !bw.started:
+				d.log.Error().Err(err).Msg("store backup")
+				http.Error(w, "store backup failed: "+err.Error(), http.StatusInternalServerError)
+			case err != nil:
 				// The status is out already: the copy is cut short, which
 				// the reader sees as a truncated body.
 				d.log.Error().Err(err).Msg("store backup")
@@ -140,6 +151,21 @@ func newWebHandler(d webDeps) (http.Handler, error) {
 		}
 	}
 	return mux, nil
+}
+
+// backupWriter sets the backup's headers on its first write.
+type backupWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (b *backupWriter) Write(p []byte) (int, error) {
+	if !b.started {
+		b.started = true
+		b.w.Header().Set("Content-Type", "application/octet-stream")
+		b.w.Header().Set("Content-Disposition", `attachment; filename="corrd.db"`)
+	}
+	return b.w.Write(p)
 }
 
 // handle registers a route, turning ServeMux's panic on a conflicting
@@ -274,7 +300,7 @@ func (a incidentAPI) writeError(w http.ResponseWriter, id string, err error) {
 		errors.Is(err, correlator.ErrUnknownKE), errors.Is(err, correlator.ErrUnknownProblem):
 		code = http.StatusNotFound
 	case errors.Is(err, correlator.ErrNotOpen), errors.Is(err, correlator.ErrDuplicateKE),
-		errors.Is(err, correlator.ErrConfiguredKE):
+		errors.Is(err, correlator.ErrConfiguredKE), errors.Is(err, correlator.ErrTooManySilences):
 		code = http.StatusConflict
 	case errors.Is(err, correlator.ErrInvalid), errors.Is(err, correlator.ErrInvalidSilence):
 		code = http.StatusBadRequest
