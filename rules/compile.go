@@ -1,10 +1,8 @@
 package rules
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
-	"gopkg.in/yaml.v3"
 
 	"github.com/corrd/corrd/ingest"
 )
@@ -174,18 +171,35 @@ type Named struct {
 	File *File
 }
 
-// ParseFile reads one rules file strictly: unknown fields are errors.
+// ParseFile reads one rules file strictly: unknown fields are errors, each
+// with its path. When unknown fields are the only problems it returns them
+// with the file decoded without them, so that Compile can report the
+// file's other problems in the same run; the caller must not use such a
+// file otherwise.
 func ParseFile(name string, data []byte) (*File, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
 	var f File
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return &f, nil // an empty file holds no rules
-		}
-		return nil, fmt.Errorf("%s: %w", name, err)
+	known, err := DecodeStrict(data, &f)
+	err = prefixErrors(name, err)
+	if !known {
+		return nil, err
 	}
-	return &f, nil
+	return &f, err
+}
+
+// prefixErrors prefixes each error joined in err with prefix and ": ".
+func prefixErrors(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	out := make([]error, len(list))
+	for i, e := range list {
+		out[i] = fmt.Errorf("%s: %w", prefix, e)
+	}
+	return errors.Join(out...)
 }
 
 // Load reads, validates and compiles rules files from disk. Paths may be
@@ -202,12 +216,14 @@ func LoadFS(fsys fs.FS, paths []string, m Matrix) (*Set, error) {
 func load(fsys fs.FS, paths []string, m Matrix, abs bool) (*Set, error) {
 	var files []Named
 	var errs []error
+	missing := false // a file that could not be read or decoded
 	for _, p := range paths {
 		pat := p
 		if abs {
 			a, err := filepath.Abs(p)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", p, err))
+				missing = true
 				continue
 			}
 			pat = strings.TrimPrefix(a, "/")
@@ -215,10 +231,12 @@ func load(fsys fs.FS, paths []string, m Matrix, abs bool) (*Set, error) {
 		matches, err := fs.Glob(fsys, pat)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			missing = true
 			continue
 		}
 		if len(matches) == 0 {
 			errs = append(errs, fmt.Errorf("%s: no such rules file", p))
+			missing = true
 			continue
 		}
 		sort.Strings(matches)
@@ -230,20 +248,32 @@ func load(fsys fs.FS, paths []string, m Matrix, abs bool) (*Set, error) {
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", shown, err))
+				missing = true
 				continue
 			}
 			f, err := ParseFile(shown, data)
 			if err != nil {
 				errs = append(errs, err)
+			}
+			if f == nil {
+				missing = true
 				continue
 			}
 			files = append(files, Named{Name: shown, File: f})
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if len(errs) == 0 {
+		return Compile(files, m)
 	}
-	return Compile(files, m)
+	// With every file in hand (some without their unknown fields), the
+	// compiler reports the other problems in the same run; the set is not
+	// used. Without some file, it would report references to its rules.
+	if !missing {
+		if _, err := Compile(files, m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return nil, errors.Join(errs...)
 }
 
 // Compile validates and compiles parsed files into a Set.

@@ -23,9 +23,9 @@ func TestCompileErrorsNamePath(t *testing.T) {
 		name, src string
 		want      []string
 	}{
-		{"unknown field", "rules:\n  - name: a\n    windoe: 1s\n", []string{"r.yml", "field windoe not found"}},
+		{"unknown field", "rules:\n  - name: a\n    windoe: 1s\n", []string{`r.yml: rules[0] "a": windoe: unknown field (line 3)`}},
 		{"bad matcher", "rules:\n  - name: a\n    match: ['alertname=~\"(\"']\n", []string{`r.yml: rules[0] "a": match[0]`}},
-		{"negative window", "rules:\n  - name: store-power\n    match: ['a=\"b\"']\n    window: -1s\n", []string{"r.yml: line 4", "negative duration"}},
+		{"negative window", "rules:\n  - name: store-power\n    match: ['a=\"b\"']\n    window: -1s\n", []string{`r.yml: rules[0] "store-power": window: negative duration "-1s" (line 4)`}},
 		{"missing name", "rules:\n  - match: ['a=\"b\"']\n", []string{`rules[0] "": name is required`}},
 		{"duplicate name", "rules:\n  - name: a\n  - name: a\n", []string{`rules[1] "a": name used twice`}},
 		{"threshold both", "rules:\n  - name: a\n    threshold: {count: 2, distinct: {label: x, count: 2}}\n", []string{"set count or distinct, not both"}},
@@ -225,4 +225,52 @@ func TestSLAWarningAt(t *testing.T) {
 	if _, err := compileYAML(t, "sla:\n  warning_at: 1.5\n"+targets); err == nil || !strings.Contains(err.Error(), "warning_at: 1.5 must be in [0, 1)") {
 		t.Errorf("got %v for warning_at 1.5", err)
 	}
+}
+
+// TestLoadReportsUnknownFieldsWithTheRest: an unknown field does not hide
+// the file's other problems; each names its file, rule and field.
+func TestLoadReportsUnknownFieldsWithTheRest(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.yml")
+	src := `rules:
+  - name: store-power
+    match: ['alertname="PowerLost"']
+    group_by: [store]
+    urgency: asap
+  - name: pos
+    group_by: [store, store]
+    bogus: 1
+`
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load([]string{file}, DefaultMatrix())
+	want := []string{
+		file + `: rules[1] "pos": bogus: unknown field (line 8)`,
+		file + `: rules[0] "store-power": urgency: "asap" is not an urgency of the priority matrix (low, normal, high, urgent)`,
+		file + `: rules[1] "pos": group_by[1]: "store" listed twice`,
+	}
+	var got []string
+	for _, e := range leaves(err) {
+		got = append(got, e.Error())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// leaves lists the errors of a tree of joined errors.
+func leaves(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if err == nil {
+			return nil
+		}
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, leaves(e)...)
+	}
+	return out
 }

@@ -123,3 +123,34 @@ func TestDaemonBadConfigExits1(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestCheckConfigUnknownFieldsWithTheRest: unknown fields, in the
+// configuration and in a rules file, are reported with their paths next to
+// every other problem, in one run.
+func TestCheckConfigUnknownFieldsWithTheRest(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"corrd.yml": "web:\n  read_timeout: 0s\n  bogus: 1\nrule_files: [rules.yml]\n",
+		"rules.yml": `rules:
+  - name: store-power
+    group_by: [store]
+    urgency: asap
+  - name: pos
+    window: 1m
+    group_by: [store, store]
+    bogus: 1
+`,
+	})
+	file, rulesFile := filepath.Join(dir, "corrd.yml"), filepath.Join(dir, "rules.yml")
+	code, _, stderr := runCLI(t, "check-config", file)
+	want := []string{
+		file + ": web.bogus: unknown field (line 3)",
+		file + ": web.read_timeout: must be > 0",
+		rulesFile + `: rules[1] "pos": bogus: unknown field (line 8)`,
+		rulesFile + `: rules[0] "store-power": urgency: "asap" is not an urgency of the priority matrix (low, normal, high, urgent)`,
+		rulesFile + `: rules[1] "pos": group_by[1]: "store" listed twice`,
+		"FAILED: " + file,
+	}
+	if got := strings.TrimSuffix(stderr, "\n"); code != 1 || got != strings.Join(want, "\n") {
+		t.Errorf("exit %d, stderr:\n%s\nwant 1 and:\n%s", code, got, strings.Join(want, "\n"))
+	}
+}

@@ -1,16 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"regexp"
-	"strconv"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/corrd/corrd/correlator"
 	"github.com/corrd/corrd/rules"
@@ -63,99 +57,20 @@ func defaultConfig() *Config {
 }
 
 // parseConfig decodes a configuration strictly (unknown fields are errors)
-// over the defaults. It does not validate.
+// over the defaults. It does not validate. When the only problems are
+// unknown fields it returns them with the configuration decoded without
+// them, so that validation can report the other problems in the same run.
 func parseConfig(data []byte) (*Config, error) {
 	cfg := defaultConfig()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlErrors(data, err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("more than one YAML document")
+	known, err := rules.DecodeStrict(data, cfg)
+	if !known {
+		return nil, err
 	}
 	if cfg.Priority == nil {
 		m := rules.DefaultMatrix()
 		cfg.Priority = &m
 	}
-	return cfg, nil
-}
-
-// yamlErrors splits a decoding error into one error per problem and names
-// the path of each in the document where its line allows:
-// "line 3: field foo not found in type main.WebConfig" becomes
-// "web.foo: unknown field (line 3)".
-func yamlErrors(data []byte, err error) error {
-	msgs := []string{err.Error()}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	var root yaml.Node
-	if yaml.Unmarshal(data, &root) != nil {
-		root = yaml.Node{}
-	}
-	errs := make([]error, len(msgs))
-	for i, msg := range msgs {
-		errs[i] = errors.New(msg)
-		m := lineMsg.FindStringSubmatch(msg)
-		if m == nil {
-			continue
-		}
-		line, _ := strconv.Atoi(m[1])
-		text, name := m[2], ""
-		if f := unknownField.FindStringSubmatch(text); f != nil {
-			text, name = "unknown field", f[1]
-		}
-		if p := pathAt(&root, line, name, ""); p != "" {
-			errs[i] = fmt.Errorf("%s: %s (line %d)", p, text, line)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-var (
-	lineMsg      = regexp.MustCompile(`^line (\d+): (.*)$`)
-	unknownField = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-)
-
-// pathAt returns the path of the first mapping key (named name, when name
-// is set) or sequence item on line, "" if there is none.
-func pathAt(n *yaml.Node, line int, name, prefix string) string {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			if p := pathAt(c, line, name, prefix); p != "" {
-				return p
-			}
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := k.Value
-			if prefix != "" {
-				p = prefix + "." + p
-			}
-			if k.Line == line && (name == "" || k.Value == name) {
-				return p
-			}
-			if p := pathAt(v, line, name, p); p != "" {
-				return p
-			}
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			p := fmt.Sprintf("%s[%d]", prefix, i)
-			if c.Line == line && c.Kind == yaml.ScalarNode && name == "" {
-				return p
-			}
-			if p := pathAt(c, line, name, p); p != "" {
-				return p
-			}
-		}
-	}
-	return ""
+	return cfg, err
 }
 
 // Validate reports every problem of the configuration, each prefixed with

@@ -72,13 +72,14 @@ func loadConfig(src source) (*Config, error) {
 		return nil, err
 	}
 	cfg, err := parseConfig(data)
-	if err != nil {
+	if cfg == nil {
 		return nil, prefixErrors(src.String(), err)
 	}
 	if src.fsys == nil {
 		resolveListenerPaths(cfg, filepath.Dir(src.file))
 	}
-	return cfg, prefixErrors(src.String(), cfg.Validate())
+	// Unknown fields, then the rest of the file's problems.
+	return cfg, prefixErrors(src.String(), errors.Join(err, cfg.Validate()))
 }
 
 // resolveListenerPaths makes the relative file names in listener settings
