@@ -68,6 +68,10 @@ var (
 	ErrDuplicateKE  = errors.New("known error id already exists")
 )
 
+// apiKnownError is the known_error label value of the hits of every known
+// error added through the API.
+const apiKnownError = "api"
+
 const (
 	maxChanges     = 10000
 	keepChanges    = 30 * 24 * time.Hour
@@ -238,7 +242,10 @@ func (e *Engine) knowledgeChanged() {
 // join it and when known errors change.
 func (s *shard) evalKnownErrors(inc *incState) bool {
 	changed := false
-	attach := func(k *rules.KnownError) {
+	// The hit counter's label is the known error's id for those of the
+	// rules files, and apiKnownError for those added through the API: a
+	// label value comes only from the configuration.
+	attach := func(k *rules.KnownError, label string) {
 		for _, m := range inc.knownErrors {
 			if m.ID == k.ID {
 				return
@@ -260,15 +267,18 @@ func (s *shard) evalKnownErrors(inc *incState) bool {
 			}
 		}
 		inc.knownErrors = append(inc.knownErrors, KnownErrorMatch{ID: k.ID, Title: k.Title, RootCause: k.RootCause, Workaround: k.Workaround, Link: k.Link})
-		s.e.m.knownErrorHits.WithLabelValues(k.ID).Inc()
+		if label == "" {
+			label = k.ID
+		}
+		s.e.m.knownErrorHits.WithLabelValues(label).Inc()
 		changed = true
 	}
 	for _, k := range s.e.Rules().KnownErrors {
-		attach(k)
+		attach(k, "")
 	}
 	s.e.know.mu.RLock()
 	for _, k := range s.e.know.kes {
-		attach(k)
+		attach(k, apiKnownError)
 	}
 	s.e.know.mu.RUnlock()
 	return changed

@@ -162,7 +162,7 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 		}, []string{"rule", "kind"}),
 		knownErrorHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corrd_correlator_known_error_hits_total",
-			Help: "Incidents a known error was attached to, by known error id.",
+			Help: "Incidents a known error was attached to, by the id of a rules-file known error, or \"api\" for all known errors added through the API.",
 		}, []string{"known_error"}),
 		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corrd_correlator_changes_withheld_total",
