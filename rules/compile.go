@@ -47,7 +47,6 @@ const DefaultDescription = `{{ .SignalCount }} signal(s), {{ .FiringCount }} fir
 {{ $k }}: {{ $v }}{{ end }}`
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
-var labelRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Compiled is a validated rule ready for matching. It is immutable.
 type Compiled struct {
@@ -408,8 +407,8 @@ func compileRule(path string, r *Rule, m *Matrix, isDefault bool) (*Compiled, er
 			add("change.scope: name the labels that make the change's scope")
 		}
 		for i, l := range m.Scope {
-			if !labelRE.MatchString(l) {
-				add("change.scope[%d]: %q is not a valid label name", i, l)
+			if !ingest.ValidLabelName(l) {
+				add("change.scope[%d]: %q is not a valid label name (non-empty UTF-8)", i, l)
 			}
 		}
 		if r.Rollup != nil || len(r.Absorb) > 0 || r.Threshold != nil {
@@ -468,8 +467,8 @@ func compileRule(path string, r *Rule, m *Matrix, isDefault bool) (*Compiled, er
 				add("group_by[%d]: %q must be the only entry", i, GroupAll)
 			}
 			c.GroupByAll = true
-		case !labelRE.MatchString(g):
-			add("group_by[%d]: %q is not a valid label name", i, g)
+		case !ingest.ValidLabelName(g):
+			add("group_by[%d]: %q is not a valid label name (non-empty UTF-8)", i, g)
 		case seen[g]:
 			add("group_by[%d]: %q listed twice", i, g)
 		default:
@@ -490,8 +489,8 @@ func compileRule(path string, r *Rule, m *Matrix, isDefault bool) (*Compiled, er
 		case t.Count != 0 && t.Distinct != nil:
 			add("threshold: set count or distinct, not both")
 		case t.Distinct != nil:
-			if !labelRE.MatchString(t.Distinct.Label) {
-				add("threshold.distinct.label: %q is not a valid label name", t.Distinct.Label)
+			if !ingest.ValidLabelName(t.Distinct.Label) {
+				add("threshold.distinct.label: %q is not a valid label name (non-empty UTF-8)", t.Distinct.Label)
 			}
 			if t.Distinct.Count < 1 {
 				add("threshold.distinct.count must be >= 1")
@@ -513,8 +512,8 @@ func compileRule(path string, r *Rule, m *Matrix, isDefault bool) (*Compiled, er
 			add("rollup.group_by must name the labels children share")
 		}
 		for i, g := range ru.GroupBy {
-			if !labelRE.MatchString(g) {
-				add("rollup.group_by[%d]: %q is not a valid label name", i, g)
+			if !ingest.ValidLabelName(g) {
+				add("rollup.group_by[%d]: %q is not a valid label name (non-empty UTF-8)", i, g)
 			}
 		}
 		c.Rollup.GroupBy = append([]string(nil), ru.GroupBy...)
@@ -547,8 +546,8 @@ func compileRule(path string, r *Rule, m *Matrix, isDefault bool) (*Compiled, er
 			if !seen[grp] {
 				add("%s.on: %q is not in group_by", ap, grp)
 			}
-			if !labelRE.MatchString(sig) {
-				add("%s.on: %q is not a valid label name", ap, sig)
+			if !ingest.ValidLabelName(sig) {
+				add("%s.on: %q is not a valid label name (non-empty UTF-8)", ap, sig)
 			}
 			groups[grp] = true
 			ca.On = append(ca.On, LabelPair{Signal: sig, Group: grp})
@@ -562,8 +561,8 @@ func compileRule(path string, r *Rule, m *Matrix, isDefault bool) (*Compiled, er
 		c.Absorb = append(c.Absorb, ca)
 	}
 	for i, b := range r.Breadth {
-		if !labelRE.MatchString(b) {
-			add("breadth[%d]: %q is not a valid label name", i, b)
+		if !ingest.ValidLabelName(b) {
+			add("breadth[%d]: %q is not a valid label name (non-empty UTF-8)", i, b)
 		}
 		c.Breadth = append(c.Breadth, b)
 	}
@@ -577,8 +576,8 @@ func compileRule(path string, r *Rule, m *Matrix, isDefault bool) (*Compiled, er
 		if c.Impact != "" {
 			add("impact_from: set impact or impact_from, not both")
 		}
-		if !labelRE.MatchString(f.Label) {
-			add("impact_from.label: %q is not a valid label name", f.Label)
+		if !ingest.ValidLabelName(f.Label) {
+			add("impact_from.label: %q is not a valid label name (non-empty UTF-8)", f.Label)
 		} else if !contains(c.Breadth, f.Label) {
 			c.Breadth = append(c.Breadth, f.Label)
 		}

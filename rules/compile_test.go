@@ -32,7 +32,9 @@ func TestCompileErrorsNamePath(t *testing.T) {
 		{"threshold zero", "rules:\n  - name: a\n    threshold: {count: 0}\n", []string{"threshold.count must be >= 1"}},
 		{"group all with threshold", "rules:\n  - name: a\n    group_by: ['...']\n    threshold: {count: 2}\n", []string{"can never be met"}},
 		{"group all not alone", "rules:\n  - name: a\n    group_by: ['...', x]\n", []string{`group_by[0]: "..." must be the only entry`}},
-		{"bad label", "rules:\n  - name: a\n    group_by: [a-b]\n", []string{`group_by[0]: "a-b" is not a valid label name`}},
+		{"empty label", "rules:\n  - name: a\n    group_by: [x, '']\n", []string{`r.yml: rules[0] "a": group_by[1]: "" is not a valid label name (non-empty UTF-8)`}},
+		{"empty breadth label", "rules:\n  - name: a\n    breadth: ['']\n", []string{`r.yml: rules[0] "a": breadth[0]: "" is not a valid label name (non-empty UTF-8)`}},
+		{"empty absorb label", "rules:\n  - name: sw\n    group_by: [switch]\n    absorb:\n      - match: ['a=\"b\"']\n        on: {'': switch}\n", []string{`r.yml: rules[0] "sw": absorb[0].on: "" is not a valid label name (non-empty UTF-8)`}},
 		{"rollup unknown child", "rules:\n  - name: p\n    rollup: {rule: nope, group_by: [x], min_children: 2, within: 1m}\n", []string{`rules[0] "p": rollup.rule: no rule named "nope"`}},
 		{"rollup self", "rules:\n  - name: p\n    rollup: {rule: p, group_by: [x], min_children: 2, within: 1m}\n", []string{"cannot roll itself up"}},
 		{"rollup with match", "rules:\n  - name: c\n  - name: p\n    match: ['a=\"b\"']\n    rollup: {rule: c, group_by: [x], min_children: 2, within: 1m}\n", []string{"a rollup rule takes child incidents"}},
@@ -273,4 +275,17 @@ func leaves(err error) []error {
 		out = append(out, leaves(e)...)
 	}
 	return out
+}
+
+// TestUTF8LabelNames: label names in rules are valid as Alertmanager
+// validates them (non-empty UTF-8), so that the labels an Alertmanager in
+// UTF-8 mode sends can be grouped by.
+func TestUTF8LabelNames(t *testing.T) {
+	s, err := compileYAML(t, "rules:\n  - name: a\n    group_by: [service.name, 'k8s-pod']\n    breadth: [host.name]\n    threshold: {distinct: {label: host.name, count: 2}}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Rule("a").GroupBy; strings.Join(got, ",") != "k8s-pod,service.name" {
+		t.Errorf("got group_by %q, want [k8s-pod service.name]", got)
+	}
 }
