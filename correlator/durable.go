@@ -12,6 +12,7 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/corrd/corrd/correlator/store"
 	"github.com/corrd/corrd/ingest"
@@ -124,6 +125,68 @@ type durableState struct {
 	// pending are the changes left in the outbox by the previous run, for
 	// the daemon to hand back to the sinks.
 	pending []PendingChange
+
+	// failing holds the last commit error while the store refuses writes,
+	// nil once a commit succeeds: new stored submissions are refused up
+	// front meanwhile, and readiness reports it.
+	failing atomic.Pointer[commitFailure]
+	m       storeMetrics
+}
+
+// storeMetrics count the writes refused or timed out while the store
+// refuses writes.
+type storeMetrics struct {
+	refused     prometheus.Counter
+	waitTimeout prometheus.Counter
+}
+
+func newStoreMetrics(reg prometheus.Registerer) storeMetrics {
+	m := storeMetrics{
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corrd_store_writes_refused_total",
+			Help: "Stored submissions and API writes refused up front (nothing applied) while the store refuses writes.",
+		}),
+		waitTimeout: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "corrd_store_commit_wait_timeouts_total",
+			Help: "Stored submissions and API writes answered 'not stored' after commit_timeout; their held batch is committed once writes succeed.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.refused, m.waitTimeout)
+	}
+	return m
+}
+
+// commitFailure is the error of the last refused commit.
+type commitFailure struct{ err error }
+
+// ErrStoreFailing is returned (wrapped in ErrNotPersisted and
+// ingest.ErrBackpressure, so that webhooks answer 503 with Retry-After)
+// for stored submissions and API writes refused up front while the store
+// refuses writes: nothing of them was applied.
+var ErrStoreFailing = errors.New("the state store refuses writes")
+
+// StoreError returns why the store cannot commit (the last commit error),
+// nil while commits succeed.
+func (e *Engine) StoreError() error {
+	if f := e.dur.failing.Load(); f != nil {
+		return fmt.Errorf("%w: %w", ErrStoreFailing, f.err)
+	}
+	return nil
+}
+
+// refuseIfFailing returns the refusal of a stored write while the store
+// refuses writes, counted, and nil otherwise.
+func (e *Engine) refuseIfFailing() error {
+	if !e.dur.on {
+		return nil
+	}
+	f := e.dur.failing.Load()
+	if f == nil {
+		return nil
+	}
+	e.dur.m.refused.Inc()
+	return fmt.Errorf("%w: %w: %w (%w)", ErrNotPersisted, ingest.ErrBackpressure, ErrStoreFailing, f.err)
 }
 
 // PendingChange is a change the previous run committed but not every sink
@@ -527,11 +590,13 @@ func (e *Engine) commit(reqs []*commitReq) {
 			err := d.st.Commit(ops)
 			e.m.commitSeconds.Observe(time.Since(start).Seconds())
 			if err == nil {
+				d.failing.Store(nil)
 				e.m.commitOps.Observe(float64(len(ops)))
 				e.m.commitBytes.Add(float64(bytes))
 				break
 			}
 			e.m.commitErrors.Inc()
+			d.failing.Store(&commitFailure{err: err})
 			wait := min(100*time.Millisecond<<min(attempt-1, 6), 5*time.Second)
 			e.log.Error().Err(err).Int("attempt", attempt).Dur("retry_in", wait).
 				Msg("state commit failed; holding the batch and retrying (sources get 503 meanwhile)")

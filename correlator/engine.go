@@ -43,6 +43,10 @@ type Options struct {
 	DedupPath string `yaml:"-"`
 	// DedupSaveInterval is how often the dedup set is saved. Default 5m.
 	DedupSaveInterval rules.Duration `yaml:"dedup_save_interval,omitempty"`
+	// DedupSaveTimeout bounds a save of the dedup set: past it the save
+	// is abandoned with a logged error (a stop proceeds), and no other
+	// save starts while it is still running. Default 10s.
+	DedupSaveTimeout rules.Duration `yaml:"dedup_save_timeout,omitempty"`
 	// CommitTimeout bounds how long SubmitStored and the API's stored
 	// writes wait for the state store to commit; past it they fail with
 	// ErrNotPersisted and the caller answers 503. Default 10s.
@@ -60,6 +64,8 @@ const (
 	DefaultDedupWindow     = 5 * time.Minute
 	DefaultDedupCacheBytes = 32 << 20
 	DefaultCommitTimeout   = 10 * time.Second
+	// DefaultDedupSaveTimeout bounds a save of the dedup set.
+	DefaultDedupSaveTimeout = 10 * time.Second
 	// DefaultMaxOpenIncidents is sized for a 2-core machine with a few
 	// GiB for corrd (about 10 KB per open single-signal incident).
 	DefaultMaxOpenIncidents = 200000
@@ -81,6 +87,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DedupSaveInterval <= 0 {
 		o.DedupSaveInterval = rules.Duration(5 * time.Minute)
+	}
+	if o.DedupSaveTimeout <= 0 {
+		o.DedupSaveTimeout = rules.Duration(DefaultDedupSaveTimeout)
 	}
 	if o.CommitTimeout <= 0 {
 		o.CommitTimeout = rules.Duration(DefaultCommitTimeout)
@@ -126,22 +135,24 @@ type ruleState struct {
 
 // Engine correlates events into incidents.
 type Engine struct {
-	opts    Options
-	pub     Publisher
-	log     zerolog.Logger
-	m       *metrics
-	rules   atomic.Pointer[ruleState]
-	shards  []*shard
-	dedup   *fastcache.Cache
-	queued  atomic.Int64
-	window  time.Duration
-	runMu   sync.RWMutex
-	running bool
-	sil     silences
-	know    knowledge
-	prob    problems
-	store   Persister
-	dur     durableState
+	opts   Options
+	pub    Publisher
+	log    zerolog.Logger
+	m      *metrics
+	rules  atomic.Pointer[ruleState]
+	shards []*shard
+	dedup  *fastcache.Cache
+	// dedupSaving is set while a save of the dedup set runs.
+	dedupSaving atomic.Bool
+	queued      atomic.Int64
+	window      time.Duration
+	runMu       sync.RWMutex
+	running     bool
+	sil         silences
+	know        knowledge
+	prob        problems
+	store       Persister
+	dur         durableState
 }
 
 var _ ingest.Submitter = (*Engine)(nil)
@@ -158,6 +169,7 @@ func New(opts Options, set *rules.Set, pub Publisher, reg prometheus.Registerer,
 	}
 	e.prob.byID, e.prob.byGroup = map[string]*Problem{}, map[uint64]*Problem{}
 	e.m = newMetrics(reg, func() float64 { return float64(e.queued.Load()) }, opts.QueueSize)
+	e.dur.m = newStoreMetrics(reg)
 	e.rules.Store(&ruleState{set: set, gen: 1})
 	for i := 0; i < opts.Shards; i++ {
 		e.shards = append(e.shards, newShard(e, i))
@@ -272,11 +284,40 @@ func loadDedup(opts Options, log zerolog.Logger) *fastcache.Cache {
 	return c
 }
 
-// saveDedup writes the dedup set to its directory.
+// saveDedup writes the dedup set to its directory, giving up after
+// DedupSaveTimeout.
+//
+// fastcache (v1.13.0) saves with worker goroutines fed through a channel
+// as wide as the workers; a worker that hits a write error (disk full)
+// returns, and the feeder then blocks for ever: SaveToFile is the same
+// call with one worker. So the save runs in a goroutine of its own, the
+// caller waits at most DedupSaveTimeout for it, and while a save is still
+// running no other starts: a save stuck that way costs one goroutine,
+// never a stop.
 func (e *Engine) saveDedup() {
-	if err := e.dedup.SaveToFileConcurrent(e.opts.DedupPath, 1); err != nil {
-		e.log.Warn().Err(err).Str("path", e.opts.DedupPath).Msg("save dedup set")
+	if !e.dedupSaving.CompareAndSwap(false, true) {
 		e.m.dedupSaveErrors.Inc()
+		e.log.Error().Str("path", e.opts.DedupPath).Msg("save dedup set: the previous save has not returned; skipped")
+		return
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := e.dedup.SaveToFileConcurrent(e.opts.DedupPath, 1)
+		e.dedupSaving.Store(false)
+		done <- err
+	}()
+	t := time.NewTimer(time.Duration(e.opts.DedupSaveTimeout))
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			e.log.Warn().Err(err).Str("path", e.opts.DedupPath).Msg("save dedup set")
+			e.m.dedupSaveErrors.Inc()
+		}
+	case <-t.C:
+		e.m.dedupSaveErrors.Inc()
+		e.log.Error().Str("path", e.opts.DedupPath).Dur("timeout", time.Duration(e.opts.DedupSaveTimeout)).
+			Msg("save dedup set: gave up waiting (a write error can leave fastcache's save blocked); repeats of known signals are correlated afresh once after a restart")
 	}
 }
 
@@ -300,18 +341,45 @@ func (e *Engine) Submit(ctx context.Context, events []ingest.Event) error {
 // Without a store it is Submit. On an error after the batch was taken
 // (ctx ended while waiting) the events may still be committed; the sender
 // retries and a repeat is folded in as a duplicate.
+//
+// While the store refuses writes the batch is refused up front, nothing of
+// it applied (ErrStoreFailing, wrapped in ErrNotPersisted and
+// ingest.ErrBackpressure). A batch taken before the store began refusing
+// is held whole and committed once writes succeed again; its caller gives
+// up after CommitTimeout with ErrNotPersisted, and the sender's retry is
+// folded in as a duplicate.
 func (e *Engine) SubmitStored(ctx context.Context, events []ingest.Event) error {
+	if len(events) > 0 {
+		if err := e.refuseIfFailing(); err != nil {
+			return err
+		}
+	}
 	w, err := e.submit(ctx, events, e.dur.on)
 	if err != nil || w == nil {
 		return err
 	}
+	t := time.NewTimer(time.Duration(e.opts.CommitTimeout))
+	defer t.Stop()
 	select {
 	case <-w.done:
 		return nil
+	case <-t.C:
+		e.dur.m.waitTimeout.Inc()
+		return e.notCommitted()
 	case <-ctx.Done():
 		e.m.storedWaitAborted.Inc()
 		return fmt.Errorf("waiting for the store: %w", ctx.Err())
 	}
+}
+
+// notCommitted is the error of a write whose commit did not come within
+// CommitTimeout.
+func (e *Engine) notCommitted() error {
+	why := "the store did not commit"
+	if err := e.StoreError(); err != nil {
+		why = err.Error()
+	}
+	return fmt.Errorf("%w: %w: %s within %s", ErrNotPersisted, ingest.ErrBackpressure, why, time.Duration(e.opts.CommitTimeout))
 }
 
 var _ ingest.DurableSubmitter = (*Engine)(nil)
@@ -458,6 +526,9 @@ var (
 // runs from opening to the first acknowledgement. A second Ack changes
 // nothing and returns the incident.
 func (e *Engine) Ack(id, by string) (Incident, error) {
+	if err := e.refuseIfFailing(); err != nil {
+		return Incident{}, err
+	}
 	for _, s := range e.shards {
 		s.mu.Lock()
 		if _, ok := s.byID[id]; ok {
@@ -475,6 +546,9 @@ func (e *Engine) Ack(id, by string) (Incident, error) {
 // the user): reason names whom; an empty reason ends the wait. With the
 // SLA's pause_while_waiting the clocks stand still meanwhile.
 func (e *Engine) Wait(id, reason string) (Incident, error) {
+	if err := e.refuseIfFailing(); err != nil {
+		return Incident{}, err
+	}
 	for _, s := range e.shards {
 		s.mu.Lock()
 		inc, ok := s.byID[id]
@@ -504,22 +578,21 @@ func (e *Engine) Wait(id, reason string) (Incident, error) {
 	return Incident{}, ErrUnknownIncident
 }
 
-// storedWait bounds how long an API write waits for its commit.
-const storedWait = 30 * time.Second
-
 // waitStored waits for an API step's commit request, if any, and turns a
-// store that does not take it in time into ErrNotPersisted.
+// store that does not take it within CommitTimeout into ErrNotPersisted
+// (the step stays held and is committed once writes succeed).
 func (e *Engine) waitStored(req *commitReq, err error) error {
 	if err != nil || req == nil {
 		return err
 	}
-	t := time.NewTimer(storedWait)
+	t := time.NewTimer(time.Duration(e.opts.CommitTimeout))
 	defer t.Stop()
 	select {
 	case <-req.sync:
 		return nil
 	case <-t.C:
-		return fmt.Errorf("%w: the store did not commit within %s", ErrNotPersisted, storedWait)
+		e.dur.m.waitTimeout.Inc()
+		return e.notCommitted()
 	}
 }
 

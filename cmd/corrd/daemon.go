@@ -104,6 +104,10 @@ func newDaemon(opts daemonOptions, log zerolog.Logger) (*daemon, error) {
 			Name: "corrd_store_size_bytes",
 			Help: "Size of the state store file (corrd.db).",
 		}, func() float64 { return float64(st.Size()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "corrd_store_backups_refused_total",
+			Help: "Backups refused (429) because another backup was running.",
+		}, func() float64 { return float64(st.BackupsRefused()) }))
 	}
 	var outStore outputs.Store
 	if st != nil {
@@ -227,7 +231,9 @@ func (d *daemon) readiness() error {
 	if !d.ready.Load() {
 		return errNotRunning
 	}
-	return nil
+	// 503 while the store refuses writes, with the last commit error;
+	// ready again after the next commit succeeds.
+	return d.engine.StoreError()
 }
 
 // addr is the address the HTTP server listens on.

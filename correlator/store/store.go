@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -45,6 +47,9 @@ var (
 type Store struct {
 	db   *bolt.DB
 	path string
+	// backupMu is held while a backup runs.
+	backupMu       sync.Mutex
+	backupsRefused atomic.Int64
 }
 
 // Open opens (or creates) the store in dir. A file that is not a bbolt
@@ -55,6 +60,12 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
+	// Backup copies a crash left behind.
+	if stale, _ := filepath.Glob(filepath.Join(dir, ".backup-*.db")); len(stale) > 0 {
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
 	fresh := false
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		fresh = true
@@ -198,26 +209,57 @@ func (s *Store) Commit(ops []Op) error {
 	})
 }
 
-// Size returns the size of the store's file in bytes.
+// Size returns the size of the store's file in bytes. It reads the file's
+// size from the file system and opens no transaction: a metrics scrape
+// never waits on the writer.
 func (s *Store) Size() int64 {
-	var n int64
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		n = tx.Size()
-		return nil
-	})
-	return n
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
+// ErrBackupBusy is returned by Backup while another backup runs.
+var ErrBackupBusy = errors.New("another backup is running")
+
+// BackupsRefused returns how many backups were refused with ErrBackupBusy.
+func (s *Store) BackupsRefused() int64 { return s.backupsRefused.Load() }
+
 // Backup writes a consistent copy of the whole store to w while corrd keeps
-// running (one read transaction): the file a restore puts back as
-// corrd.db. It returns the bytes written.
+// running: the file a restore puts back as corrd.db. It returns the bytes
+// written to w.
+//
+// The copy is first taken at disk speed into a temporary file in the data
+// directory (one read transaction, released as soon as the copy is on
+// disk), then streamed to w from that file, which is removed afterwards: a
+// slow or stalled reader of w holds no transaction, so commits (which
+// must wait for read transactions when the file grows) never wait on it.
+// One backup runs at a time; another gets ErrBackupBusy.
 func (s *Store) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
+	if !s.backupMu.TryLock() {
+		s.backupsRefused.Add(1)
+		return 0, ErrBackupBusy
+	}
+	defer s.backupMu.Unlock()
+	f, err := os.CreateTemp(filepath.Dir(s.path), ".backup-*.db")
+	if err != nil {
+		return 0, fmt.Errorf("store backup: %w", err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(f)
 		return err
-	})
+	}); err != nil {
+		return 0, fmt.Errorf("store backup: snapshot: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("store backup: %w", err)
+	}
+	n, err := io.Copy(w, f)
 	if err != nil {
 		return n, fmt.Errorf("store backup: %w", err)
 	}
