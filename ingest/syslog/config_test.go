@@ -62,7 +62,7 @@ extract:
   - regex: 'a'
   - match: {app: '(', facility: locl0, severity: "<=bad", sd: {nodot: x}}
     regex: '(?P<g>'
-    labels: {"bad-name": x, a: '{{ .Groups.missing }}', b: '{{ .Nope }}', c: '{{ .Host'}
+    labels: {"": x, "dotted.name": y, a: '{{ .Groups.missing }}', b: '{{ .Nope }}', c: '{{ .Host'}
     fingerprint: [zzz]
 `, []string{
 			"P: extract[1].match.app: error parsing regexp: missing closing ): `^(?:()$`",
@@ -70,9 +70,9 @@ extract:
 			`P: extract[1].match.facility: unknown facility "locl0" (want kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, security, console, solaris-cron, local0, local1, local2, local3, local4, local5, local6, local7)`,
 			`P: extract[1].match.severity: unknown severity "bad" (want emerg, alert, crit, err, warning, notice, info, debug, optionally after <=, >=, < or >)`,
 			"P: extract[1].regex: error parsing regexp: missing closing ): `(?P<g>`",
+			`P: extract[1].labels[""]: not a valid label name (non-empty UTF-8)`,
 			`P: extract[1].labels.a: {{ .Groups.missing }}: no named group "missing" in the rule's regex or matchers (have [])`,
 			`P: extract[1].labels.b: {{ .Nope }}: unknown field (want .Host, .App, .ProcID, .MsgID, .Message, .Facility, .Severity, .Groups.NAME or .SD.ID.PARAM)`,
-			`P: extract[1].labels.bad-name: not a valid label name`,
 			`P: extract[1].labels.c: unclosed {{`,
 			`P: extract[1].fingerprint[0]: "zzz" is not a label of the rule (nor host, app, facility)`,
 		}},

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/corrd/corrd/ingest"
 )
@@ -148,4 +149,20 @@ func mergeLabels(dst ingest.Labels, fields []templateField, base []ingest.Label,
 		}
 	}
 	return dst
+}
+
+// cleanUTF8 replaces the invalid UTF-8 in m's fields by U+FFFD, as
+// Alertmanager requires of label and annotation values, and reports
+// whether there was any. Templates expand only these fields, structured
+// data (whose values the parser takes only as UTF-8, as RFC 5424 says),
+// regex groups of them and the configuration's own text, so the event's
+// labels and annotations are valid UTF-8 after it.
+func cleanUTF8(m *message) bool {
+	dirty := false
+	for _, s := range [...]*string{&m.host, &m.app, &m.procID, &m.msgID, &m.text} {
+		if !utf8.ValidString(*s) {
+			*s, dirty = strings.ToValidUTF8(*s, "\uFFFD"), true
+		}
+	}
+	return dirty
 }

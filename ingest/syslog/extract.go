@@ -46,8 +46,6 @@ type sdMatcher struct {
 	m         *strMatcher
 }
 
-var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-
 // compileRule compiles r. Its errors are joined *fieldErrors naming the
 // field.
 func compileRule(r *ExtractRule) (*rule, error) {
@@ -119,8 +117,9 @@ func compileRule(r *ExtractRule) (*rule, error) {
 		sort.Strings(names)
 		out := make([]templateField, 0, len(m))
 		for _, n := range names {
-			if !labelNameRE.MatchString(n) {
-				fail(fmt.Sprintf("%s.%s", field, n), errors.New("not a valid label name"))
+			if !ingest.ValidLabelName(n) {
+				// As Alertmanager validates names: non-empty UTF-8.
+				fail(fmt.Sprintf("%s[%q]", field, n), errors.New("not a valid label name (non-empty UTF-8)"))
 				continue
 			}
 			t, err := parseTemplate(m[n], c.groups)

@@ -38,6 +38,7 @@ var closeReasons = [...]string{closeEOF, closeIdle, closeBadFrame, closeReadErro
 // metrics are one listener's metrics, curried with its name.
 type metrics struct {
 	messages, bytes, parseErrors, unmatched, emitted prometheus.Counter
+	invalidUTF8                                      prometheus.Counter
 	dropped                                          map[string]prometheus.Counter
 	rejected                                         map[string]prometheus.Counter
 	received                                         prometheus.Counter
@@ -48,6 +49,7 @@ type metrics struct {
 
 type vecs struct {
 	messages, bytes, parseErrors, unmatched, emitted *prometheus.CounterVec
+	invalidUTF8                                      *prometheus.CounterVec
 	dropped, closed                                  *prometheus.CounterVec
 	connections                                      *prometheus.GaugeVec
 }
@@ -62,6 +64,7 @@ func newVecs() *vecs {
 		parseErrors: c("parse_errors_total", "Messages the parser reported an error for: malformed ones (no valid PRI) and partial ones (header fields after an error lost)."),
 		unmatched:   c("unmatched_total", "Parsed messages no extraction rule matched."),
 		emitted:     c("events_emitted_total", "Events the correlator accepted."),
+		invalidUTF8: c("invalid_utf8_total", "Parsed messages with fields that were not valid UTF-8; the invalid bytes were replaced by U+FFFD, as label and annotation values must be UTF-8."),
 		dropped:     c("dropped_total", "Messages or events corrd lost, by reason.", "reason"),
 		closed:      c("connections_closed_total", "TCP/TLS connections closed, by reason.", "reason"),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -80,7 +83,7 @@ func newMetrics(reg prometheus.Registerer, name string, m *ingest.Metrics) (*met
 	kd := newKernelDrops()
 	if reg != nil {
 		var err error
-		for _, p := range []**prometheus.CounterVec{&v.messages, &v.bytes, &v.parseErrors, &v.unmatched, &v.emitted, &v.dropped, &v.closed} {
+		for _, p := range []**prometheus.CounterVec{&v.messages, &v.bytes, &v.parseErrors, &v.unmatched, &v.emitted, &v.invalidUTF8, &v.dropped, &v.closed} {
 			if *p, err = register(reg, *p); err != nil {
 				return nil, err
 			}
@@ -98,6 +101,7 @@ func newMetrics(reg prometheus.Registerer, name string, m *ingest.Metrics) (*met
 		parseErrors: v.parseErrors.WithLabelValues(name),
 		unmatched:   v.unmatched.WithLabelValues(name),
 		emitted:     v.emitted.WithLabelValues(name),
+		invalidUTF8: v.invalidUTF8.WithLabelValues(name),
 		received:    m.Received.WithLabelValues(name, kind),
 		connections: v.connections.WithLabelValues(name),
 		dropped:     make(map[string]prometheus.Counter, len(dropReasons)),

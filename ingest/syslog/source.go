@@ -174,6 +174,7 @@ func gomaxprocs() int { return runtime.GOMAXPROCS(0) }
 // once per batch rather than per message.
 type counts struct {
 	messages, bytes, parseErrors, unmatched, dropMalformed, dropUnmatched, dropTooLarge int
+	invalidUTF8                                                                         int
 }
 
 // processor turns messages into events. Each UDP worker and TCP
@@ -208,6 +209,9 @@ func (pr *processor) handle(raw []byte, peer net.Addr, arrival time.Time) {
 		}
 		return
 	}
+	if cleanUTF8(&pr.m) {
+		pr.c.invalidUTF8++
+	}
 	if pr.m.host == "" {
 		// As rsyslog's fromhost: devices that send no hostname (Cisco
 		// IOS by default) are named by their address.
@@ -238,6 +242,9 @@ func (pr *processor) flushCounts() {
 	}
 	if c.unmatched > 0 {
 		m.unmatched.Add(float64(c.unmatched))
+	}
+	if c.invalidUTF8 > 0 {
+		m.invalidUTF8.Add(float64(c.invalidUTF8))
 	}
 	m.drop(dropMalformed, c.dropMalformed)
 	m.drop(dropUnmatched, c.dropUnmatched)
