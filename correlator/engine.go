@@ -397,6 +397,12 @@ func (e *Engine) submit(ctx context.Context, events []ingest.Event, wait bool) (
 		return nil, ErrNotRunning
 	}
 	n := int64(len(events))
+	if n > int64(e.opts.QueueSize) {
+		// Never takeable: refused once, not counted as backpressure on
+		// every retry.
+		e.m.batchTooLarge.WithLabelValues(events[0].Source).Inc()
+		return nil, fmt.Errorf("%w: %d events, queue_size %d", ingest.ErrBatchTooLarge, n, e.opts.QueueSize)
+	}
 	if e.queued.Add(n) > int64(e.opts.QueueSize) {
 		e.queued.Add(-n)
 		for i := range events {

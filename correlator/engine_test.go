@@ -276,6 +276,23 @@ func TestBackpressureAllOrNothing(t *testing.T) {
 	if err := e.Submit(context.Background(), batch(2, 200)); err != nil {
 		t.Fatalf("batch that fits: %v", err)
 	}
+	// A batch larger than the whole queue can never be taken: it is
+	// refused as too large, each time, and not counted as backpressure
+	// (a sender retrying it used to add its size to that counter for ever).
+	for range 2 {
+		if err := e.Submit(context.Background(), batch(11, 300)); !errors.Is(err, ingest.ErrBatchTooLarge) {
+			t.Fatalf("got %v for 11 events with queue_size 10, want ErrBatchTooLarge", err)
+		}
+	}
+	if got := testutil.ToFloat64(e.m.backpressure.WithLabelValues("test")); got != 3 {
+		t.Errorf("got %v backpressured events after the oversized batches, want still 3", got)
+	}
+	if got := testutil.ToFloat64(e.m.batchTooLarge.WithLabelValues("test")); got != 2 {
+		t.Errorf("got %v oversized batches, want 2", got)
+	}
+	if got := e.QueueDepth(); got != 10 {
+		t.Errorf("got queue depth %d, want 10", got)
+	}
 }
 
 // After SetRules new events follow the new rules; open incidents keep theirs.

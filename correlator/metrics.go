@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	deduplicated    *prometheus.CounterVec
 	backpressure    *prometheus.CounterVec
+	batchTooLarge   *prometheus.CounterVec
 	absorbed        *prometheus.CounterVec
 	orphans         *prometheus.CounterVec
 	expired         *prometheus.CounterVec
@@ -63,6 +64,10 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 		backpressure: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corrd_correlator_events_backpressured_total",
 			Help: "Events refused because the correlation queue was full, by source.",
+		}, []string{"source"}),
+		batchTooLarge: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "corrd_correlator_batches_too_large_total",
+			Help: "Batches refused because they hold more events than the whole correlation queue (queue_size), by source.",
 		}, []string{"source"}),
 		absorbed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "corrd_correlator_signals_absorbed_total",
@@ -227,7 +232,7 @@ func newMetrics(reg prometheus.Registerer, queued func() float64, capacity int) 
 	if reg != nil {
 		reg.MustRegister(m.silencesRefused, m.incidentsRefused, m.eventsShed, m.openIncidents, m.openIncidentsCap,
 			m.commitSeconds, m.commitOps, m.commitBytes, m.commitErrors, m.recoverySeconds, m.storedWaitAborted,
-			m.problemsDropped, m.persistErrors, m.dedupSaveErrors, m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.absorbed, m.orphans, m.expired,
+			m.problemsDropped, m.persistErrors, m.dedupSaveErrors, m.changeMarkers, m.problems, m.knownErrorHits, m.withheld, m.flapping, m.major, m.escalations, m.slaWarnings, m.slaBreaches, m.leadTime, m.responseTime, m.waitingTime, m.reopened, m.acked, m.deduplicated, m.backpressure, m.batchTooLarge, m.absorbed, m.orphans, m.expired,
 			m.opened, m.resolved, m.closed, m.open, m.signals, m.latency, m.changes,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "corrd_correlator_queue_depth",

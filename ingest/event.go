@@ -57,6 +57,11 @@ func TruncateRaw(b []byte) []byte {
 // retry later (HTTP sources answer 503).
 var ErrBackpressure = errors.New("correlator queue full")
 
+// ErrBatchTooLarge is returned by Submitter.Submit for a batch larger than
+// the correlator's whole queue: it can never be taken, so a retry is
+// pointless (HTTP sources answer 413). Nothing of the batch was accepted.
+var ErrBatchTooLarge = errors.New("batch larger than the correlator queue")
+
 // Submitter accepts batches of events for correlation. Submit returns nil
 // only once every event of the batch has been accepted; on error none was.
 // It is safe for concurrent use.

@@ -319,6 +319,9 @@ func (d *decoder) finishAlert(i int, raw []byte) {
 	case len(labels) == 0:
 		d.refuse(badRequest(reasonNoLabels, "alerts[%d]: alert has no labels", i))
 		return
+	case labels.Validate() != nil:
+		d.refuse(badRequest(reasonLabelName, "alerts[%d]: %v", i, labels.Validate()))
+		return
 	case !a.status.ok:
 		d.refuse(badRequest(reasonStatus, "alerts[%d]: %s, want status \"firing\" or \"resolved\"", i, &a.status))
 		return

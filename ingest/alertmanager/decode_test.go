@@ -67,6 +67,8 @@ func refDecode(data []byte, name string, arrival time.Time) (batch, error) {
 			return batch{}, badRequest(reasonJSON, "alerts[%d]: %v", i, a.err)
 		case len(labels) == 0:
 			return batch{}, badRequest(reasonNoLabels, "alerts[%d]: no labels", i)
+		case labels.Validate() != nil:
+			return batch{}, badRequest(reasonLabelName, "alerts[%d]: %v", i, labels.Validate())
 		case !a.Status.ok:
 			return batch{}, badRequest(reasonStatus, "alerts[%d]: %s", i, &a.Status)
 		case a.StartsAt.err != nil:

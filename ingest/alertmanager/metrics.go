@@ -36,6 +36,8 @@ const (
 	reasonVersion     = "bad_version"
 	reasonNoAlerts    = "no_alerts"
 	reasonNoLabels    = "no_labels"
+	reasonLabelName   = "invalid_label"
+	reasonBatchSize   = "batch_too_large"
 	reasonStatus      = "bad_status"
 	reasonTime        = "bad_time"
 	reasonBackpress   = "backpressure"
@@ -47,6 +49,7 @@ var reasons = [...]string{
 	reasonMethod, reasonMediaType, reasonAuth, reasonTooLarge, reasonRead,
 	reasonJSON, reasonVersion, reasonNoAlerts, reasonNoLabels, reasonStatus,
 	reasonTime, reasonBackpress, reasonCanceled, reasonSubmitError,
+	reasonLabelName, reasonBatchSize,
 }
 
 // metrics are one Receiver's metrics, curried with its source name.

@@ -184,6 +184,9 @@ func (r *Receiver) tooLarge() *requestError {
 func (r *Receiver) submitFailed(w http.ResponseWriter, req *http.Request, err error, n int) int {
 	var reason string
 	switch {
+	case errors.Is(err, ingest.ErrBatchTooLarge):
+		return r.refuse(w, req, &requestError{http.StatusRequestEntityTooLarge, reasonBatchSize,
+			fmt.Sprintf("%d alerts in one request: %v; send smaller batches (Alertmanager: fewer alerts per group, or raise correlator.queue_size)", n, err)})
 	case errors.Is(err, ingest.ErrBackpressure):
 		reason = reasonBackpress
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -341,6 +341,7 @@ func TestReceiverSubmitErrors(t *testing.T) {
 	}{
 		{"backpressure", ingest.ErrBackpressure, http.StatusServiceUnavailable, reasonBackpress, retryAfter},
 		{"wrapped backpressure", errors.Join(errors.New("shard 3"), ingest.ErrBackpressure), http.StatusServiceUnavailable, reasonBackpress, retryAfter},
+		{"batch larger than the queue", fmt.Errorf("%w: 3 events, queue_size 2", ingest.ErrBatchTooLarge), http.StatusRequestEntityTooLarge, reasonBatchSize, ""},
 		{"canceled", context.Canceled, http.StatusServiceUnavailable, reasonCanceled, retryAfter},
 		{"deadline", context.DeadlineExceeded, http.StatusServiceUnavailable, reasonCanceled, retryAfter},
 		{"other", errors.New("correlator is not running"), http.StatusInternalServerError, reasonSubmitError, ""},

@@ -78,6 +78,8 @@ func TestReceiverRejects(t *testing.T) {
 		{name: "alert with empty labels", body: messageJSON(alertJSON(map[string]string{"labels": `{}`})), code: 400, reason: reasonNoLabels},
 		{name: "alert with only empty label values", body: messageJSON(alertJSON(map[string]string{"labels": `{"a":""}`})),
 			code: 400, reason: reasonNoLabels},
+		{name: "empty label name", body: messageJSON(good, alertJSON(map[string]string{"labels": `{"alertname":"X","":"forged"}`})),
+			code: 400, reason: reasonLabelName, errContains: `alerts[1]: invalid label name ""`},
 		{name: "null alert", body: messageJSON(good, "null"), code: 400, reason: reasonNoLabels, errContains: "alerts[1]"},
 		{name: "alert is a string", body: messageJSON(`"x"`), code: 400, reason: reasonJSON, errContains: "alerts[0]"},
 		{name: "label value a number", body: messageJSON(alertJSON(map[string]string{"labels": `{"a":1}`})),
