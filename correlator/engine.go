@@ -509,6 +509,9 @@ func (e *Engine) Incidents(f Filter) []Incident {
 		out = s.list(f, out)
 	}
 	sortIncidents(out)
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
 	return out
 }
 

@@ -195,4 +195,28 @@ type Filter struct {
 	Status Status
 	// Rule, when set, keeps only incidents of that rule.
 	Rule string
+	// After, when set, keeps only incidents after it in the listing
+	// order (opening time, then id): the cursor of the previous page.
+	After *Cursor
+	// Limit, when > 0, returns at most that many incidents, the first in
+	// the listing order. Each shard then copies at most Limit incidents.
+	Limit int
+}
+
+// Cursor is a position in the listing order of incidents: by opening
+// time, then id.
+type Cursor struct {
+	OpenedAt time.Time
+	ID       string
+}
+
+// CursorOf is the position of inc in the listing order.
+func CursorOf(inc Incident) Cursor { return Cursor{OpenedAt: inc.OpenedAt, ID: inc.ID} }
+
+// before reports whether the position (at, id) comes before c.
+func (c Cursor) before(o Cursor) bool {
+	if !c.OpenedAt.Equal(o.OpenedAt) {
+		return c.OpenedAt.Before(o.OpenedAt)
+	}
+	return c.ID < o.ID
 }

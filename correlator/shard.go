@@ -480,18 +480,29 @@ func (s *shard) forgetIfIdle(g *group) {
 func (s *shard) list(f Filter, out []Incident) []Incident {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	// The page is chosen on positions first, so that only what it holds
+	// is copied.
+	page := listPage{limit: f.Limit}
 	for _, inc := range s.byID {
 		if (f.Status == "" || inc.status == f.Status) && (f.Rule == "" || inc.rule.Name == f.Rule) {
-			out = append(out, inc.snapshot(false))
+			page.offer(Cursor{OpenedAt: inc.openedAt, ID: inc.id}, f.After, inc, -1)
 		}
 	}
 	if f.Status == StatusClosed {
-		for _, c := range s.closed {
-			if f.Rule == "" || c.Rule == f.Rule {
-				c.Signals, c.Timeline = nil, nil
-				out = append(out, c)
+		for i := range s.closed {
+			if c := &s.closed[i]; f.Rule == "" || c.Rule == f.Rule {
+				page.offer(CursorOf(*c), f.After, nil, i)
 			}
 		}
+	}
+	for _, it := range page.items {
+		if it.inc != nil {
+			out = append(out, it.inc.snapshot(false))
+			continue
+		}
+		c := s.closed[it.closed]
+		c.Signals, c.Timeline = nil, nil
+		out = append(out, c)
 	}
 	return out
 }

@@ -15,38 +15,12 @@ import (
 
 	"github.com/corrd/corrd/correlator"
 	"github.com/corrd/corrd/ingest"
-	"github.com/corrd/corrd/rules"
 )
 
 // The ack endpoint against the real engine.
 func TestAckEndpoint(t *testing.T) {
-	set, err := rules.Load([]string{"../../examples/datacenter/rules.yml"}, rules.DefaultMatrix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := correlator.New(correlator.Options{Shards: 2}, set, nil, prometheus.NewRegistry(), zerolog.Nop())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = e.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	ls := ingest.LabelsFromMap(map[string]string{"alertname": "DiskFull", "instance": "db1"})
-	ev := ingest.Event{Kind: "test", Source: "t", Labels: ls, Fingerprint: ingest.FingerprintOf(ls)}
-	for {
-		if err = e.Submit(context.Background(), []ingest.Event{ev}); err == nil {
-			break
-		}
-		if err != correlator.ErrNotRunning {
-			t.Fatal(err)
-		}
-		runtime.Gosched() // Run has not marked itself running yet
-	}
-	var id string
-	for id == "" {
-		if l := e.Incidents(correlator.Filter{}); len(l) == 1 {
-			id = l[0].ID
-		}
-		runtime.Gosched()
-	}
+	e := runDatacenterEngine(t, "db1")
+	id := e.Incidents(correlator.Filter{})[0].ID
 	h, err := newWebHandler(webDeps{incidents: e, gatherer: prometheus.NewRegistry(), ready: func() error { return nil }, reload: func() error { return nil }, log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -98,8 +72,8 @@ func TestAckEndpoint(t *testing.T) {
 	if code, _ := get("/api/v1/incidents/inc-nope/report"); code != http.StatusNotFound {
 		t.Errorf("report of an unknown incident: got %d, want 404", code)
 	}
-	res := ev
-	res.Status = ingest.StatusResolved
+	ls := ingest.LabelsFromMap(map[string]string{"alertname": "DiskFull", "instance": "db1"})
+	res := ingest.Event{Kind: "test", Source: "t", Labels: ls, Fingerprint: ingest.FingerprintOf(ls), Status: ingest.StatusResolved}
 	if err := e.Submit(context.Background(), []ingest.Event{res}); err != nil {
 		t.Fatal(err)
 	}

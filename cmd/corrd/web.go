@@ -198,13 +198,27 @@ func (a incidentAPI) list(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	incs := a.src.Incidents(f)
-	if incs == nil {
-		incs = []correlator.Incident{}
+	limit, err := pageLimit(q.Get("limit"))
+	if err != nil {
+		a.writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
 	}
-	a.writeJSON(w, http.StatusOK, struct {
-		Incidents []correlator.Incident `json:"incidents"`
-	}{incs})
+	if c := q.Get("cursor"); c != "" {
+		cur, err := decodeCursor(c)
+		if err != nil {
+			a.writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+			return
+		}
+		f.After = &cur
+	}
+	f.Limit = limit + 1 // one more tells whether a next page exists
+	incs := a.src.Incidents(f)
+	next := ""
+	if len(incs) > limit {
+		incs = incs[:limit]
+		next = encodeCursor(correlator.CursorOf(incs[limit-1]))
+	}
+	writeIncidentPage(w, incs, next, a.log)
 }
 
 func (a incidentAPI) get(w http.ResponseWriter, r *http.Request) {
