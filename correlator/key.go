@@ -1,6 +1,10 @@
 package correlator
 
 import (
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+
 	"github.com/corrd/corrd/ingest"
 	"github.com/corrd/corrd/rules"
 )
@@ -13,6 +17,23 @@ const (
 func hashString(h uint64, s string) uint64 {
 	for i := 0; i < len(s); i++ {
 		h ^= uint64(s[i])
+		h *= prime64
+	}
+	return h
+}
+
+// hashField hashes a label name or value so that no content can pass for
+// the 0xfe and 0xff separators of the group hashes: bytes 0xfd..0xff are
+// hashed as 0xfd and a selector. Valid UTF-8 holds none of those bytes,
+// so its hash is that of hashString (and of the stores written before).
+func hashField(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0xfd {
+			h = hashByte(h, 0xfd)
+			c -= 0xfd
+		}
+		h ^= uint64(c)
 		h *= prime64
 	}
 	return h
@@ -39,9 +60,9 @@ func groupHash(r *rules.Compiled, ls ingest.Labels, fp uint64) uint64 {
 		return hashUint64(h, fp)
 	}
 	for _, name := range r.GroupBy {
-		h = hashString(h, name)
+		h = hashField(h, name)
 		h = hashByte(h, 0xfe)
-		h = hashString(h, ls.Get(name))
+		h = hashField(h, ls.Get(name))
 		h = hashByte(h, 0xff)
 	}
 	return h
@@ -52,9 +73,9 @@ func groupHash(r *rules.Compiled, ls ingest.Labels, fp uint64) uint64 {
 func groupHashOf(r *rules.Compiled, names []string, value func(name string) string) uint64 {
 	h := hashByte(hashString(offset64, r.Name), 0xff)
 	for _, name := range names {
-		h = hashString(h, name)
+		h = hashField(h, name)
 		h = hashByte(h, 0xfe)
-		h = hashString(h, value(name))
+		h = hashField(h, value(name))
 		h = hashByte(h, 0xff)
 	}
 	return h
@@ -69,9 +90,9 @@ func absorbHash(r *rules.Compiled, a *rules.CompiledAbsorb, ls ingest.Labels) (u
 		if v == "" {
 			return 0, false
 		}
-		h = hashString(h, p.Group)
+		h = hashField(h, p.Group)
 		h = hashByte(h, 0xfe)
-		h = hashString(h, v)
+		h = hashField(h, v)
 		h = hashByte(h, 0xff)
 	}
 	return h, true
@@ -89,6 +110,62 @@ func groupLabels(r *rules.Compiled, ls ingest.Labels) ingest.Labels {
 		}
 	}
 	return out
+}
+
+// groupKey renders group labels as {name="value", ...}: every value is a
+// quoted Go string and a name that is not a classic label name
+// ([A-Za-z_][A-Za-z0-9_]*) is quoted too, so that no label set renders as
+// another. For classic names and plain values it is what earlier versions
+// wrote, which stored groups keep.
+func groupKey(ls ingest.Labels) string {
+	b := make([]byte, 0, 2+len(ls)*24)
+	b = append(b, '{')
+	for i, l := range ls {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendLabelName(b, l.Name)
+		b = append(b, '=')
+		b = strconv.AppendQuote(b, l.Value)
+	}
+	return string(append(b, '}'))
+}
+
+func appendLabelName(b []byte, name string) []byte {
+	if isClassicName(name) {
+		return append(b, name...)
+	}
+	return strconv.AppendQuote(b, name)
+}
+
+// appendTitleValue appends a value to a title: as it is when it is
+// printable with no space, quote, backslash or '=', else quoted.
+func appendTitleValue(b []byte, v string) []byte {
+	plain := v != "" && utf8.ValidString(v)
+	for _, r := range v {
+		if !plain {
+			break
+		}
+		plain = strconv.IsPrint(r) && !unicode.IsSpace(r) && r != '"' && r != '\\' && r != '='
+	}
+	if plain {
+		return append(b, v...)
+	}
+	return strconv.AppendQuote(b, v)
+}
+
+func isClassicName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // incidentID derives a stable id from the group and the opening time.

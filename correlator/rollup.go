@@ -124,7 +124,7 @@ func (s *shard) childOpened(n *note, now time.Time) {
 		return
 	}
 	if g == nil {
-		g = &group{hash: n.hash, rule: n.parent, set: n.set, labels: n.labels, key: n.labels.String()}
+		g = &group{hash: n.hash, rule: n.parent, set: n.set, labels: n.labels, key: groupKey(n.labels)}
 		s.groups[n.hash] = g
 	}
 	if inc := g.accepting(now); inc != nil {

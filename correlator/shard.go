@@ -395,7 +395,7 @@ func (s *shard) handle(m *msg, now time.Time) {
 			return
 		}
 		g = &group{hash: m.hash, rule: m.rule, set: m.rs.set, labels: groupLabels(m.rule, ev.Labels)}
-		g.key = g.labels.String()
+		g.key = groupKey(g.labels)
 		s.groups[m.hash] = g
 	}
 	if inc, sig := g.find(ev.Fingerprint); sig != nil {

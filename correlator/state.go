@@ -441,15 +441,14 @@ func (inc *incState) defaultTitle() string {
 	if name == "" {
 		name = inc.rule.Name
 	}
-	var b strings.Builder
-	b.WriteString(name)
+	b := append(make([]byte, 0, 64), name...)
 	for _, l := range inc.g.labels {
-		b.WriteByte(' ')
-		b.WriteString(l.Name)
-		b.WriteByte('=')
-		b.WriteString(l.Value)
+		b = append(b, ' ')
+		b = appendLabelName(b, l.Name)
+		b = append(b, '=')
+		b = appendTitleValue(b, l.Value)
 	}
-	return b.String()
+	return string(b)
 }
 
 // defaultDescription renders rules.DefaultDescription without
