@@ -203,8 +203,12 @@ func TestListIncidents(t *testing.T) {
 			if strings.Join(ids, ",") != strings.Join(tc.want, ",") {
 				t.Errorf("ids %v, want %v", ids, tc.want)
 			}
-			if got, _ := f.fake.lastFilter(); got != tc.filter {
-				t.Errorf("filter %+v, want %+v", got, tc.filter)
+			// The handler asks one more than the default page to learn
+			// whether a next page exists.
+			want := tc.filter
+			want.Limit = defaultPageLimit + 1
+			if got, _ := f.fake.lastFilter(); got != want {
+				t.Errorf("filter %+v, want %+v", got, want)
 			}
 		})
 	}
