@@ -638,7 +638,7 @@ func (s *shard) fromIncRec(r *incRec, g *group, set *rules.Set) *incState {
 // check, so that a daemon that was down catches up. The caller holds the
 // shard (before Run, or under s.mu).
 func (s *shard) install(g *group, now time.Time) {
-	s.groups[g.hash] = g
+	s.addGroup(g)
 	for _, inc := range g.open {
 		s.byID[inc.id] = inc
 		s.e.m.open.WithLabelValues(inc.rule.Name).Inc()

@@ -125,7 +125,7 @@ func (s *shard) childOpened(n *note, now time.Time) {
 	}
 	if g == nil {
 		g = &group{hash: n.hash, rule: n.parent, set: n.set, labels: n.labels, key: groupKey(n.labels)}
-		s.groups[n.hash] = g
+		s.addGroup(g) // a roll-up parent is never refused
 	}
 	if inc := g.accepting(now); inc != nil {
 		s.putBreadth(inc, addPairs(inc.breadth, n.breadth, nil))

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/corrd/corrd/ingest"
 	"github.com/corrd/corrd/rules"
 )
@@ -85,6 +87,11 @@ type shard struct {
 	groups map[uint64]*group
 	byID   map[string]*incState
 
+	// groupCount is len(groups), for the open-incident cap.
+	groupCount atomic.Int64
+	// refusedLog logs refused rule groups, sampled.
+	refusedLog zerolog.Logger
+
 	openMu sync.RWMutex
 	open   map[uint64]struct{}
 
@@ -120,10 +127,12 @@ func newShard(e *Engine, idx int) *shard {
 		e:      e,
 		idx:    idx,
 		events: make(chan shardBatch, e.opts.QueueSize),
-		wake:   make(chan struct{}, 1),
-		groups: map[uint64]*group{},
-		byID:   map[string]*incState{},
-		open:   map[uint64]struct{}{},
+
+		refusedLog: e.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: time.Minute}),
+		wake:       make(chan struct{}, 1),
+		groups:     map[uint64]*group{},
+		byID:       map[string]*incState{},
+		open:       map[uint64]struct{}{},
 
 		closedByID:  map[string]int{},
 		recur:       map[uint64]*recurrence{},
@@ -160,6 +169,7 @@ func (s *shard) setOpen(h uint64, open bool) {
 }
 
 func (s *shard) run(stop <-chan struct{}) {
+	s.e.m.openIncidentsCap.Set(float64(s.e.opts.MaxOpenIncidents))
 	s.mu.Lock()
 	s.timer = time.NewTimer(time.Hour)
 	s.timer.Stop()
@@ -394,9 +404,12 @@ func (s *shard) handle(m *msg, now time.Time) {
 			s.e.m.orphans.WithLabelValues(m.rule.Name).Inc()
 			return
 		}
+		if !s.admitGroup(m.rule, m.rs.set) {
+			return
+		}
 		g = &group{hash: m.hash, rule: m.rule, set: m.rs.set, labels: groupLabels(m.rule, ev.Labels)}
 		g.key = groupKey(g.labels)
-		s.groups[m.hash] = g
+		s.addGroup(g)
 	}
 	if inc, sig := g.find(ev.Fingerprint); sig != nil {
 		s.updateSignal(inc, sig, ev, now)
@@ -472,7 +485,7 @@ func kindOf(r route) msgKind {
 // forgetIfIdle drops a group that holds nothing.
 func (s *shard) forgetIfIdle(g *group) {
 	if g.idle() && s.groups[g.hash] == g {
-		delete(s.groups, g.hash)
+		s.dropGroup(g)
 	}
 }
 
