@@ -184,19 +184,7 @@ func TestStopWithDedupSaveOnFullDisk(t *testing.T) {
 	e := New(Options{Shards: 1, DedupPath: path, DedupSaveTimeout: rules.Duration(2 * time.Second)},
 		durableRules(t), &recorder{}, prometheus.NewRegistry(), zerolog.Nop())
 	fillDedup(e, 200000)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = e.Run(ctx); close(done) }()
-	// Run saves the dedup set once more when it stops.
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return within 30s of the stop: the dedup save is stuck")
-	}
-	if got := testutil.ToFloat64(e.m.dedupSaveErrors); got != 1 {
-		t.Errorf("dedup save errors = %v, want 1", got)
-	}
+	stopWithOneSaveError(t, e)
 }
 
 // A dedup directory that cannot be created (its parent is a regular file)
@@ -208,6 +196,14 @@ func TestStopWithDedupDirUnwritable(t *testing.T) {
 	}
 	e := New(Options{Shards: 1, DedupPath: filepath.Join(parent, "dedup")},
 		durableRules(t), &recorder{}, prometheus.NewRegistry(), zerolog.Nop())
+	stopWithOneSaveError(t, e)
+}
+
+// stopWithOneSaveError runs e and stops it at once: Run saves the dedup
+// set once more when it stops, that save must fail (counted once), and
+// Run must still return.
+func stopWithOneSaveError(t *testing.T, e *Engine) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = e.Run(ctx); close(done) }()
@@ -215,7 +211,7 @@ func TestStopWithDedupDirUnwritable(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return within 30s of the stop")
+		t.Fatal("Run did not return within 30s of the stop: the dedup save is stuck")
 	}
 	if got := testutil.ToFloat64(e.m.dedupSaveErrors); got != 1 {
 		t.Errorf("dedup save errors = %v, want 1", got)
